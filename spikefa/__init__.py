@@ -1,0 +1,8 @@
+"""spikefa: deep learning without weight transport, spiking and rate-based.
+
+See README.md; the model equations are in docs/model.md.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,153 @@
+"""The state of a spiking network, stored flat so that Numba kernels and NumPy share it.
+
+Layer 0 is the input, layers 1..L carry forward weights; layer L is the output, whose
+feedback units are the error units. Every per-unit array covers all layers and is indexed
+``u_off[l] + j``; ``W`` holds ``W_l`` pre-major (row i = outgoing weights of unit i of
+layer l-1) at ``w_off[l]``. Weight decay lives in the per-layer scale ``c``:
+the effective weights are ``c[l] * W_l`` and ``c[l] * b_l`` (float32 cannot represent
+``1 - 1e-8``, so a dense ``W -= gamma W`` would do nothing).
+"""
+
+import copy
+
+import numpy as np
+
+from .. import rng as crng
+from ..errors import ConfigError
+from ..rules import get_rule
+from ..rules.base import FB_MATRIX, FB_SIGN, FB_TRANSPOSE
+from .params import SpikingParams
+
+
+def derive_spike_seed(seed: int) -> int:
+    """Default spike-sampling seed, distinct from the weight seed it derives from."""
+    return crng.lowbias32(seed ^ 0x5EED5EED)
+
+
+class SpikingNetwork:
+    """Weights, feedback matrices and unit states of one spiking network.
+
+    Parameters
+    ----------
+    params : SpikingParams
+    rule : str
+        Name of a registered feedback rule.
+    seed : int
+        Seed of the weights and feedback matrices (``seed_weights``).
+    spike_seed : int, optional
+        Seed of spike sampling (``seed_spikes``); derived from ``seed`` when omitted.
+    """
+
+    def __init__(self, params: SpikingParams, rule: str = "fa", seed: int = 0, spike_seed: int | None = None):
+        self.params = params
+        self.rule_name = rule
+        self.rule = get_rule(rule)
+        self.seed_weights = int(seed)
+        self.seed_spikes = int(derive_spike_seed(seed) if spike_seed is None else spike_seed)
+        for name, s in (("seed", self.seed_weights), ("spike_seed", self.seed_spikes)):
+            if not 0 <= s < 2**32:
+                raise ConfigError(f"{name}: must be an integer in [0, 2**32), got {s}")
+        n = np.array(params.sizes, dtype=np.int64)
+        L = params.n_layers
+        self.sizes = n
+        self.u_off = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
+        self.w_off = np.zeros(L + 2, dtype=np.int64)
+        for l in range(1, L + 1):
+            self.w_off[l + 1] = self.w_off[l] + n[l - 1] * n[l]
+        total = int(self.u_off[-1])
+
+        rng = np.random.default_rng(self.seed_weights)
+        self.W = np.concatenate([rng.uniform(-params.w_init, params.w_init, n[l - 1] * n[l]).astype(np.float32)
+                                 for l in range(1, L + 1)])
+        self.b = np.zeros(total, dtype=np.float32)
+        self.c = np.ones(L + 1, dtype=np.float64)
+        self._init_feedback(self.rule.spiking_feedback(params, rng))
+
+        self.V = np.zeros(total)
+        self.U = np.zeros(total)
+        self.sig = np.full(total, 0.5)
+        self.phi = np.zeros((2, total))
+        self.spikes = np.zeros((2, total), dtype=np.uint8)
+        self.t = 0
+        self.keys = crng.layer_keys(self.seed_spikes, crng.STREAM_TRAIN, L + 1)
+        self.test_keys = crng.layer_keys(self.seed_spikes, crng.STREAM_TEST, L + 1)
+
+    def _init_feedback(self, specs):
+        p, L = self.params, self.params.n_layers
+        if len(specs) != L - 1:
+            raise ConfigError(f"rule '{self.rule_name}' gave {len(specs)} feedback layers for {L - 1} hidden layers")
+        self.fb_kind = np.full(L + 1, 3, dtype=np.int64)
+        self.fb_src = np.zeros(L + 1, dtype=np.int64)
+        self.fb_off = np.zeros(L + 1, dtype=np.int64)
+        self.fb_scale = np.zeros(L + 1)
+        self.fb_plastic = np.zeros(L + 1, dtype=np.int64)
+        self.B_c = np.ones(L + 1)
+        int8 = p.feedback_dtype == "int8"
+        blocks, off = [], 0
+        for l, spec in enumerate(specs, start=1):
+            n_l = self.sizes[l]
+            if spec.kind in (FB_TRANSPOSE, FB_SIGN) and spec.src != l + 1:
+                raise ConfigError(f"rule '{self.rule_name}': transposed feedback of layer {l} must come from layer {l + 1}")
+            if not l < spec.src <= L:
+                raise ConfigError(f"rule '{self.rule_name}': layer {l} takes feedback from layer {spec.src}, not above it")
+            self.fb_kind[l], self.fb_src[l], self.fb_plastic[l] = spec.kind, spec.src, int(spec.plastic)
+            self.fb_scale[l] = spec.scale * p.feedback_gain
+            if spec.kind == FB_MATRIX:
+                shape = (n_l, self.sizes[spec.src])
+                if spec.matrix is None or spec.matrix.shape != shape:
+                    got = None if spec.matrix is None else spec.matrix.shape
+                    raise ConfigError(f"rule '{self.rule_name}': feedback matrix of layer {l} must be {shape}, got {got}")
+                m = spec.matrix
+                if int8:
+                    if spec.plastic:
+                        raise ConfigError("feedback_dtype: int8 storage needs fixed feedback matrices; "
+                                          f"rule '{self.rule_name}' changes them (use float32)")
+                    q = float(np.abs(m).max()) / 127.0 or 1.0
+                    m = np.clip(np.rint(m / q), -127, 127).astype(np.int8)
+                    self.fb_scale[l] *= q
+                self.fb_off[l] = off
+                blocks.append(np.ascontiguousarray(m).ravel())
+                off += m.size
+        dtype = np.int8 if int8 else np.float32
+        self.B = np.concatenate(blocks).astype(dtype) if blocks else np.zeros(1, dtype=dtype)
+
+    # ----- per-layer views (write through to the flat arrays) -----
+    def W_layer(self, l: int) -> np.ndarray:
+        """Stored forward weights of layer l, shape (n_{l-1}, n_l); effective = c[l] * this."""
+        n = self.sizes
+        return self.W[self.w_off[l]:self.w_off[l + 1]].reshape(n[l - 1], n[l])
+
+    def unit_view(self, arr: np.ndarray, l: int) -> np.ndarray:
+        return arr[..., self.u_off[l]:self.u_off[l + 1]]
+
+    def B_layer(self, l: int) -> np.ndarray:
+        """Stored feedback matrix of hidden layer l (FB_MATRIX only), shape (n_l, n_src)."""
+        shape = (self.sizes[l], self.sizes[self.fb_src[l]])
+        return self.B[self.fb_off[l]:self.fb_off[l] + shape[0] * shape[1]].reshape(shape)
+
+    def effective_W(self, l: int) -> np.ndarray:
+        """Forward weights c[l] * W_l as float64, shape (n_{l-1}, n_l)."""
+        return self.c[l] * self.W_layer(l).astype(np.float64)
+
+    def feedback_parts(self, l: int) -> tuple:
+        """(stored matrix (n_l, n_src), scale) of hidden layer l: effective = scale * stored."""
+        kind, scale = self.fb_kind[l], self.fb_scale[l]
+        if kind == FB_MATRIX:
+            return self.B_layer(l), scale * self.B_c[l]
+        if kind == FB_TRANSPOSE:
+            return self.W_layer(l + 1), scale * self.c[l + 1]
+        if kind == FB_SIGN:
+            return np.sign(self.W_layer(l + 1)), scale
+        return None, 0.0
+
+    def feedback_matrix(self, l: int) -> np.ndarray | None:
+        """Effective feedback matrix of hidden layer l, float64 (n_l, n_src), or None."""
+        stored, scale = self.feedback_parts(l)
+        return None if stored is None else scale * stored.astype(np.float64)
+
+    def copy(self) -> "SpikingNetwork":
+        return copy.deepcopy(self)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.W, self.b, self.B, self.V, self.U, self.sig, self.phi, self.spikes))

@@ -1,0 +1,93 @@
+"""Parameters of the spiking network of [L16] (SPEC section 1), validated on creation."""
+
+from dataclasses import dataclass, fields
+
+from ..errors import ConfigError
+
+PHI_KINDS = {"tanh": 0, "sigmoid": 1}
+FEEDBACK_DTYPES = ("float32", "int8")
+
+
+@dataclass(frozen=True)
+class SpikingParams:
+    """Everything that defines the spiking network and its learning.
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        Units per layer, input first: ``(784, 1500, 1500, 1500, 1000)`` in [L16].
+    n_classes : int
+        Classes; the output layer has ``sizes[-1] // n_classes`` units per class.
+    tau : float
+        Integration constant: ``V(t) = (1 - tau) V(t-1) + drive``; in (0, 1].
+    eta, gamma : float
+        Learning rate and weight decay of ``dW = eta phi(U) Psi(V) s_pre - gamma W``.
+    w_init, b_init : float
+        Forward weights start ~ U[-w_init, w_init], feedback weights ~ U[-b_init, b_init].
+    steps_per_image, test_steps : int
+        Steps each image is shown for in training and at test (N = M = 5).
+    input_max : float
+        Input unit i spikes with probability ``min(x_i, input_max)``.
+    phi : {"tanh", "sigmoid"}
+        Output function of feedback units: ``tanh(u)`` or ``sigmoid(u) - 1/2``.
+    feedback_gain : float
+        Multiplies every feedback input (the "scales" SPEC leaves open).
+    delay : bool
+        One-step synaptic delay between layers (forward and feedback), off by default.
+    feedback_dtype : {"float32", "int8"}
+        Storage of fixed feedback matrices; int8 keeps B in cache (scale = b_init / 127).
+    """
+
+    sizes: tuple = (784, 1500, 1500, 1500, 1000)
+    n_classes: int = 10
+    tau: float = 0.9
+    eta: float = 1e-3
+    gamma: float = 1e-8
+    w_init: float = 0.05
+    b_init: float = 0.1
+    steps_per_image: int = 5
+    test_steps: int = 5
+    input_max: float = 0.95
+    phi: str = "tanh"
+    feedback_gain: float = 1.0
+    delay: bool = False
+    feedback_dtype: str = "float32"
+
+    def __post_init__(self):
+        object.__setattr__(self, "sizes", tuple(self.sizes))
+        sizes = self.sizes
+        if len(sizes) < 2 or not all(isinstance(n, int) and n > 0 for n in sizes):
+            raise ConfigError(f"sizes: need at least 2 layers of positive integer size, got {list(sizes)}")
+        if self.n_classes < 1 or sizes[-1] % self.n_classes:
+            raise ConfigError(
+                f"sizes: the output layer ({sizes[-1]} units) must split evenly into "
+                f"n_classes = {self.n_classes} groups")
+        if not 0.0 < self.tau <= 1.0:
+            raise ConfigError(f"tau: must lie in (0, 1], got {self.tau}")
+        for name in ("eta", "gamma", "w_init", "b_init", "feedback_gain"):
+            if not getattr(self, name) >= 0.0:
+                raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.gamma < 1.0:
+            raise ConfigError(f"gamma: weight decay per step must lie in [0, 1), got {self.gamma}")
+        for name in ("steps_per_image", "test_steps"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
+                raise ConfigError(f"{name}: must be an integer >= 1, got {getattr(self, name)}")
+        if not 0.0 < self.input_max <= 1.0:
+            raise ConfigError(f"input_max: must lie in (0, 1], got {self.input_max}")
+        if self.phi not in PHI_KINDS:
+            raise ConfigError(f"phi: unknown '{self.phi}', choose one of {sorted(PHI_KINDS)}")
+        if self.feedback_dtype not in FEEDBACK_DTYPES:
+            raise ConfigError(f"feedback_dtype: unknown '{self.feedback_dtype}', choose one of {list(FEEDBACK_DTYPES)}")
+
+    @property
+    def n_layers(self) -> int:
+        """Number of forward layers with weights (hidden + output)."""
+        return len(self.sizes) - 1
+
+    @property
+    def group(self) -> int:
+        """Output units per class."""
+        return self.sizes[-1] // self.n_classes
+
+    def to_dict(self) -> dict:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}

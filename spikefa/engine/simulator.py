@@ -1,0 +1,111 @@
+"""Train and test a :class:`SpikingNetwork` with the Numba kernels or the NumPy twin.
+
+Python comes back only between chunks of images (for progress and recording); the
+Numba backend runs a whole chunk, thousands of steps, inside one JIT call.
+"""
+
+import numpy as np
+
+from ..errors import ConfigError, NumericalError
+from . import reference
+from .params import PHI_KINDS
+
+BACKENDS = ("numba", "numpy")
+
+
+def set_threads(threads: int) -> None:
+    """Threads of the Numba kernels (1 behaves best on a busy shared machine)."""
+    import numba
+
+    top = numba.config.NUMBA_NUM_THREADS
+    if not isinstance(threads, int) or not 1 <= threads <= top:
+        raise ConfigError(f"threads: must be an integer in [1, {top}] on this machine, got {threads}")
+    numba.set_num_threads(threads)
+
+
+class Simulator:
+    """Runs images through a network.
+
+    Parameters
+    ----------
+    net : SpikingNetwork
+    backend : {"numba", "numpy"}
+        ``numpy`` runs :func:`spikefa.engine.reference.step` once per step (slow, the spec).
+    threads : int
+        Threads of the Numba backend.
+    """
+
+    def __init__(self, net, backend: str = "numba", threads: int = 1):
+        if backend not in BACKENDS:
+            raise ConfigError(f"backend: unknown '{backend}', choose one of {', '.join(BACKENDS)} "
+                              "(brian2: not installed in this version)")
+        self.net, self.backend, self.threads = net, backend, threads
+        if backend == "numba":
+            set_threads(threads)
+
+    def _prob(self, images):
+        return np.minimum(np.asarray(images, dtype=np.float32), np.float32(self.net.params.input_max))
+
+    def train(self, images: np.ndarray, labels: np.ndarray) -> tuple:
+        """Train on ``images`` (n, n_0) in [0, 1] with ``labels`` (n,), in order.
+
+        Returns
+        -------
+        counts : ndarray (n, n_classes) int64
+            Output spikes per class group during each image (the running guess).
+        layer_spikes : ndarray (L+1,) int64
+            Spikes of each layer over the chunk.
+        """
+        return self._run(self._prob(images), np.asarray(labels, dtype=np.int64), train=True)
+
+    def test(self, images: np.ndarray, labels: np.ndarray | None = None) -> tuple:
+        """Show images with plasticity off; the network's state is left untouched.
+
+        Every call starts the test random stream at step 0 from the current state, so
+        two calls on the same weights give the same answer.
+        """
+        labels = np.zeros(len(images), dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
+        net = self.net
+        saved = (net.V.copy(), net.sig.copy(), net.spikes.copy())
+        try:
+            return self._run(self._prob(images), labels, train=False)
+        finally:
+            net.V[:], net.sig[:], net.spikes[:] = saved
+
+    def _run(self, x, labels, train):
+        net, p = self.net, self.net.params
+        counts = np.zeros((len(x), p.n_classes), dtype=np.int64)
+        layer_spikes = np.zeros(p.n_layers + 1, dtype=np.int64)
+        steps = p.steps_per_image if train else p.test_steps
+        if self.backend == "numpy":
+            t = 0
+            for i in range(len(x)):
+                for _ in range(steps):
+                    counts[i] += reference.step(net, x[i], int(labels[i]), train=train, stream_t=t)
+                    layer_spikes += [int(net.unit_view(net.spikes[(net.t - 1 if train else t) & 1], l).sum())
+                                     for l in range(p.n_layers + 1)]
+                    t += 1
+        else:
+            from .kernels import run_images
+
+            t_end = run_images(
+                x, labels, train, net.t if train else 0, steps,
+                net.keys if train else net.test_keys, net.sizes, net.u_off, net.w_off,
+                net.fb_kind, net.fb_src, net.fb_off, net.fb_scale, net.fb_plastic,
+                net.W, net.b, net.c, net.B, net.B_c, net.V, net.U, net.sig, net.phi, net.spikes,
+                p.tau, p.eta, p.gamma, PHI_KINDS[p.phi], p.delay, p.n_classes, counts, layer_spikes)
+            if train:
+                net.t = int(t_end)
+        if train:
+            check_finite(net)
+        return counts, layer_spikes
+
+
+def check_finite(net) -> None:
+    """Raise :class:`NumericalError` naming the first layer with NaN or infinity."""
+    for l in range(1, net.params.n_layers + 1):
+        for name, arr in (("potential V", net.unit_view(net.V, l)), ("feedback potential U", net.unit_view(net.U, l)),
+                          ("bias", net.unit_view(net.b, l))):
+            if not np.isfinite(arr).all():
+                raise NumericalError(f"non-finite {name} in layer {l} at step {net.t}: the run diverged "
+                                     "(lower eta or feedback_gain)")

@@ -1,0 +1,84 @@
+"""The registry of feedback-path rules.
+
+A rule is one class in one file, registered with :func:`register`. For the spiking engine
+it says, for every hidden layer, where that layer's feedback comes from
+(:class:`LayerFeedback`): a matrix of its own (FA, DFA), the transposed forward weights of
+the layer above (BP), their signs (sign symmetry), or nothing (shallow). The engine
+compiles those few primitives; a new rule composes them and touches no engine code.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+
+# Feedback primitives understood by the engine's kernels.
+FB_MATRIX = 0      # U_l += scale * B_l phi(U_src), B_l a matrix of the rule's own
+FB_TRANSPOSE = 1   # U_l += scale * W_{l+1}^T phi(U_{l+1})      (weight transport)
+FB_SIGN = 2        # U_l += scale * sign(W_{l+1})^T phi(U_{l+1})
+FB_NONE = 3        # no feedback: the layer does not learn
+
+
+@dataclass
+class LayerFeedback:
+    """Where hidden layer l gets its feedback from.
+
+    Attributes
+    ----------
+    kind : int
+        One of ``FB_MATRIX, FB_TRANSPOSE, FB_SIGN, FB_NONE``.
+    src : int
+        Layer whose feedback units drive this one (``l + 1``; the output layer for DFA).
+    matrix : ndarray (n_l, n_src) or None
+        The rule's own feedback matrix for ``FB_MATRIX``.
+    scale : float
+        Multiplies the feedback input.
+    plastic : bool
+        Kolen-Pollack: the matrix receives the same update and decay as ``W_{l+1}``.
+    """
+
+    kind: int
+    src: int
+    matrix: np.ndarray | None = None
+    scale: float = 1.0
+    plastic: bool = False
+
+
+class FeedbackRule:
+    """Base class: subclasses set ``name``, ``description`` and override the hooks."""
+
+    name = ""
+    description = ""
+
+    def spiking_feedback(self, params, rng: np.random.Generator) -> list:
+        """One :class:`LayerFeedback` per hidden layer 1..L-1 (index 0 is layer 1)."""
+        raise ConfigError(f"rule '{self.name}' has no spiking form yet")
+
+
+_REGISTRY: dict = {}
+
+
+def register(cls):
+    """Class decorator: make a rule known to the CLI, the configs and the contract tests."""
+    if not cls.name or cls.name in _REGISTRY:
+        raise ValueError(f"rule name {cls.name!r} is empty or registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def rule_names() -> list:
+    return sorted(_REGISTRY)
+
+
+def get_rule(name: str) -> FeedbackRule:
+    """An instance of the rule called ``name``; an unknown name lists the known ones."""
+    try:
+        return _REGISTRY[name]()
+    except KeyError:
+        raise ConfigError(f"rule: unknown '{name}', known rules: {', '.join(rule_names())}") from None
+
+
+def uniform_matrix(rng, shape, half_width):
+    """A fixed random feedback matrix ~ U[-half_width, half_width], float32."""
+    return rng.uniform(-half_width, half_width, size=shape).astype(np.float32)
