@@ -1,0 +1,144 @@
+"""`spikefa bench`: ms per training step of the paper network, Numba engine vs dense NumPy.
+
+Both run in the same process on the same network, so the printed speed-up is a ratio
+measured under the same machine load. The memory-bandwidth bound is the bytes an
+event-driven step must move at the measured firing rates divided by a streaming-read
+bandwidth measured here too.
+"""
+
+import time
+
+import numpy as np
+
+from . import config, data
+from .engine.network import SpikingNetwork
+from .engine.params import SpikingParams
+from .engine.simulator import Simulator, set_threads
+from .errors import DataError
+from .rules.base import FB_MATRIX, FB_NONE, FB_TRANSPOSE
+
+
+def _images(n, data_dir=None):
+    try:
+        X, y = data.load("mnist", "test", data_dir=data_dir, download=False)
+        return X[:n], y[:n], "MNIST test images"
+    except DataError:
+        rng = np.random.default_rng(0)  # MNIST-like: ~19 % of pixels on
+        X = (rng.random((n, 784)) < 0.19).astype(np.float32) * rng.uniform(0.5, 1, (n, 784)).astype(np.float32)
+        return X, rng.integers(0, 10, n), "synthetic images (MNIST not found)"
+
+
+def dense_numpy_step(net, x, label, rng):
+    """One training step written densely in NumPy float32 (matvecs and np.outer updates)."""
+    p, L, view = net.params, net.params.n_layers, net.unit_view
+    s = [(rng.random(784, dtype=np.float32) < x).astype(np.float32)]
+    sig = [None]
+    for l in range(1, L + 1):
+        V = view(net.V32, l)
+        V *= 1 - p.tau
+        V += s[l - 1] @ net.W32[l] + view(net.b32, l)
+        sg = 1 / (1 + np.exp(-V))
+        sig.append(sg)
+        s.append((rng.random(len(V), dtype=np.float32) < sg).astype(np.float32))
+    phi = [None] * (L + 1)
+    U = view(net.U32, L)
+    U *= 1 - p.tau
+    U += (np.arange(len(U)) // p.group == label) - s[L]
+    phi[L] = np.tanh(U)
+    for l in range(L - 1, 0, -1):
+        U = view(net.U32, l)
+        U *= 1 - p.tau
+        U += net.F32[l] @ phi[net.fb_src[l]]
+        phi[l] = np.tanh(U)
+    for l in range(1, L + 1):
+        g = p.eta * phi[l] * sig[l] * (1 - sig[l])
+        net.W32[l] *= np.float32(1 - p.gamma)
+        net.W32[l] += np.outer(s[l - 1], g)
+
+
+def _bandwidth(threads: int) -> float:
+    """Streaming-read bandwidth in bytes/s (numba, the engine's thread count)."""
+    from numba import njit, prange
+
+    @njit(parallel=True, fastmath=True)
+    def total(a):
+        s = 0.0
+        for i in prange(a.size):
+            s += a[i]
+        return s
+
+    a = np.ones(64 * 2**20, dtype=np.float32)  # 256 MiB, far beyond the L3 cache
+    total(a)
+    best = min(_timed(lambda: total(a)) for _ in range(5))
+    return a.nbytes / best
+
+
+def _timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def bytes_per_step(net, rates) -> float:
+    """Bytes an event-driven training step moves: active rows read (forward), read and
+    written (plasticity), and every feedback matrix read once."""
+    n, total = net.sizes, 0.0
+    for l in range(1, len(n)):
+        total += 3 * rates[l - 1] * n[l - 1] * n[l] * 4
+        kind = net.fb_kind[l]
+        if kind == FB_MATRIX:
+            total += n[l] * n[net.fb_src[l]] * net.B.itemsize
+        elif kind != FB_NONE and l < len(n) - 1:
+            total += n[l] * n[l + 1] * 4
+    return total
+
+
+def run(threads: int = 1, images: int = 40, repeats: int = 7, dense_steps: int = 30, rule: str = "fa",
+        feedback_dtype: str | None = None, data_dir=None, overrides=None, out=print) -> dict:
+    cfg = config.build({"network": config.load_toml(config.MODELS_DIR / "lillicrap2016.toml")["network"]},
+                       overrides=overrides)
+    if feedback_dtype:
+        cfg["network"]["feedback_dtype"] = feedback_dtype
+    params = SpikingParams(**cfg["network"])
+    X, y, source = _images(images * (repeats + 1), data_dir)
+    net = SpikingNetwork(params, rule, seed=0)
+    sim = Simulator(net, "numba", threads)
+    out(f"network {list(params.sizes)}, rule {rule}, B {params.feedback_dtype}, threads {threads}, {source}")
+    sim.train(X[:images], y[:images])  # compile (or load from cache) and settle the rates
+    times, spikes = [], np.zeros(len(net.sizes))
+    steps = images * params.steps_per_image
+    for r in range(1, repeats + 1):
+        sl = slice(r * images, (r + 1) * images)
+        t = time.perf_counter()
+        _, ls = sim.train(X[sl], y[sl])
+        times.append((time.perf_counter() - t) / steps * 1e3)
+        spikes += ls
+    rates = spikes / (repeats * steps) / net.sizes
+    ms = np.array(times)
+
+    net.W32 = {l: net.effective_W(l).astype(np.float32) for l in range(1, len(net.sizes))}
+    net.F32 = {l: net.feedback_matrix(l).astype(np.float32) for l in range(1, len(net.sizes) - 1)
+               if net.fb_kind[l] != FB_NONE}
+    net.V32, net.U32, net.b32 = (a.astype(np.float32) for a in (net.V, net.U, net.b))
+    rng = np.random.default_rng(0)
+    set_threads(threads)
+    dense_numpy_step(net, X[0], y[0], rng)
+    dense = []
+    for k in range(dense_steps):
+        t = time.perf_counter()
+        dense_numpy_step(net, X[k % len(X)], y[k % len(y)], rng)
+        dense.append((time.perf_counter() - t) * 1e3)
+    dense = np.array(dense)
+
+    bw = _bandwidth(threads)
+    bound = bytes_per_step(net, rates) / bw * 1e3
+    speedup = np.median(dense) / np.median(ms)
+    out(f"firing rates per layer: " + ", ".join(f"{x:.3f}" for x in rates))
+    out(f"numba event-driven : {np.median(ms):7.3f} ms/step (median; min {ms.min():.3f}, max {ms.max():.3f}; "
+        f"{repeats} runs of {steps} steps)")
+    out(f"dense numpy float32: {np.median(dense):7.3f} ms/step (median; min {dense.min():.3f}, max {dense.max():.3f}; "
+        f"{dense_steps} steps)")
+    out(f"speed-up           : {speedup:7.1f} x")
+    out(f"bandwidth bound    : {bound:7.3f} ms/step ({bytes_per_step(net, rates) / 1e6:.1f} MB per step "
+        f"at {bw / 1e9:.1f} GB/s measured with {threads} thread(s))")
+    return {"numba_ms": ms, "dense_ms": dense, "rates": rates, "speedup": speedup, "bound_ms": bound}

@@ -1,0 +1,119 @@
+"""The ``spikefa`` command: list, run and benchmark experiments.
+
+Every error a user can cause (bad name, option, size, missing data) is printed as one
+line, ``spikefa: error: ...``, with exit status 2; never a traceback from inside a kernel.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__, config, experiments
+from .errors import SpikefaError
+
+
+def _cmd_list(args) -> int:
+    from .rules import get_rule, rule_names
+
+    print("experiments (spikefa run NAME):")
+    for name in experiments.names():
+        print(f"  {name:24s} {experiments.get(name).DESCRIPTION}")
+    print("feedback rules (--rule NAME):")
+    for name in rule_names():
+        print(f"  {name:24s} {get_rule(name).description}")
+    return 0
+
+
+# command-line shortcuts for [run] fields; everything else goes through --set
+_RUN_OPTIONS = ("epochs", "train_images", "test_images", "seed", "threads", "backend", "rule", "data_dir")
+
+
+def _cmd_run(args) -> int:
+    exp = experiments.get(args.experiment)
+    sets = []
+    if args.smoke:
+        sets += [f"{sec}.{k}={v!r}".replace("'", '"') for sec, vals in exp.SMOKE.items() for k, v in vals.items()]
+    for key in _RUN_OPTIONS:
+        val = getattr(args, key)
+        if val is not None:
+            sets.append(f"run.{key}={val!r}".replace("'", '"'))
+    cfg = config.build(exp.defaults(), args.config, sets + list(args.set or []))
+    out = Path(args.out or Path("results") / args.experiment)
+    result = exp.run(cfg, out, progress=not args.quiet, resume=args.resume)
+    summary = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items())
+    print(f"{args.experiment}: {summary}")
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from . import bench
+
+    bench.run(threads=args.threads, images=args.images, repeats=args.repeats, rule=args.rule,
+              feedback_dtype=args.feedback_dtype, data_dir=args.data_dir, overrides=args.set)
+    return 0
+
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="spikefa", description="Deep learning without weight transport: "
+                                 "spiking and rate-based networks, feedback-path rules, experiments.")
+    ap.add_argument("--version", action="version", version=f"spikefa {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("list", help="list experiments and feedback rules").set_defaults(fn=_cmd_list)
+
+    r = sub.add_parser("run", help="run an experiment", description="Run an experiment; see `spikefa list`.")
+    r.add_argument("experiment", help="experiment name, e.g. lillicrap2016-spiking")
+    r.add_argument("--config", help="TOML file overriding the experiment's defaults")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override one field, e.g. --set network.eta=2e-3 (repeatable)")
+    r.add_argument("--smoke", action="store_true", help="a small run that finishes in about a minute")
+    r.add_argument("--epochs", type=_positive_int)
+    r.add_argument("--train-images", type=_positive_int, help="use the first N training images")
+    r.add_argument("--test-images", type=_positive_int, help="use the first N test images")
+    r.add_argument("--seed", type=int, help="seed of weights and feedback matrices")
+    r.add_argument("--threads", type=_positive_int, help="threads of the Numba engine (default 1)")
+    r.add_argument("--backend", choices=["numba", "numpy", "brian2"])
+    r.add_argument("--rule", help="feedback rule (see `spikefa list`)")
+    r.add_argument("--data-dir", help="folder with the IDX .gz files (default: $SPIKEFA_DATA, then the cache)")
+    r.add_argument("--out", help="output folder (default results/EXPERIMENT)")
+    r.add_argument("--resume", action="store_true", help="continue from the output folder's last checkpoint")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(fn=_cmd_run)
+
+    b = sub.add_parser("bench", help="ms/step of the paper network: Numba engine vs dense NumPy")
+    b.add_argument("--threads", type=_positive_int, default=1)
+    b.add_argument("--images", type=_positive_int, default=40, help="images per timed run (5 steps each)")
+    b.add_argument("--repeats", type=_positive_int, default=7)
+    b.add_argument("--rule", default="fa")
+    b.add_argument("--feedback-dtype", choices=["float32", "int8"])
+    b.add_argument("--data-dir")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a network field")
+    b.set_defaults(fn=_cmd_bench)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except SpikefaError as e:
+        print(f"spikefa: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spikefa: interrupted; completed epochs are in the output folder's results.h5 and "
+              "checkpoint.npz (continue with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Experiment configurations: TOML files of sections, ``--set key=value`` overrides, checks.
+
+A configuration is a dict of sections (``{"network": {...}, "run": {...}}``) whose
+defaults come from the experiment. Every key of a file or an override must already exist
+in the defaults and keep its type, so a typo or a wrong type is caught before anything
+runs, with a one-line message naming the field.
+"""
+
+import difflib
+import tomllib
+from pathlib import Path
+
+from .errors import ConfigError
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+
+
+def _parse_value(text: str):
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare word is a string: rule=fa
+
+
+def _suggest(key, known) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(sorted(known))})"
+
+
+def _check_type(where: str, old, new):
+    if isinstance(old, bool) or isinstance(new, bool):
+        ok = isinstance(old, bool) and isinstance(new, bool)
+    elif isinstance(old, float):
+        ok = isinstance(new, (int, float))
+        new = float(new) if ok else new
+    elif isinstance(old, list):
+        ok = isinstance(new, list) and all(isinstance(x, type(old[0])) for x in new) if old else isinstance(new, list)
+    elif old is None:
+        ok = True
+    else:
+        ok = isinstance(new, type(old))
+    if not ok:
+        raise ConfigError(f"{where}: expected {type(old).__name__}, got {type(new).__name__} {new!r}")
+    return new
+
+
+def merge(defaults: dict, updates: dict, origin: str = "config") -> dict:
+    """A copy of ``defaults`` with ``updates`` (same sections and keys) applied and type-checked."""
+    out = {sec: dict(vals) for sec, vals in defaults.items()}
+    for sec, vals in updates.items():
+        if sec not in out:
+            raise ConfigError(f"{origin}: unknown section [{sec}]{_suggest(sec, out)}")
+        if not isinstance(vals, dict):
+            raise ConfigError(f"{origin}: [{sec}] must be a table of key = value")
+        for key, val in vals.items():
+            if key not in out[sec]:
+                raise ConfigError(f"{origin}: unknown field {sec}.{key}{_suggest(key, out[sec])}")
+            out[sec][key] = _check_type(f"{sec}.{key}", out[sec][key], val)
+    return out
+
+
+def load_toml(path) -> dict:
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
+def parse_overrides(defaults: dict, items) -> dict:
+    """``["run.epochs=3", "eta=2e-3"]`` -> updates; a bare key must name one field."""
+    updates: dict = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set network.eta=2e-3")
+        if "." in key:
+            sec, _, field = key.partition(".")
+        else:
+            owners = [s for s, vals in defaults.items() if key in vals]
+            if len(owners) != 1:
+                known = [f"{s}.{k}" for s, vals in defaults.items() for k in vals]
+                raise ConfigError(f"--set {key}: " + ("ambiguous, write section.key" if owners
+                                                      else f"unknown field{_suggest(key, known)}"))
+            sec, field = owners[0], key
+        updates.setdefault(sec, {})[field] = _parse_value(text.strip())
+    return updates
+
+
+def build(defaults: dict, path=None, overrides=None) -> dict:
+    """Defaults, then the TOML file at ``path``, then ``--set`` overrides."""
+    cfg = merge(defaults, load_toml(path), str(path)) if path else merge(defaults, {})
+    return merge(cfg, parse_overrides(cfg, overrides), "--set")
