@@ -83,37 +83,56 @@ def _sum_rows(W, woff, nout, act, lo, hi, out):
 
 
 @njit(cache=True)
-def _add_rows(M, woff, nout, act, lo, hi, inc):
-    """M[i, :] += inc[:nout] for the rows i in act[lo:hi] (float32, like inc)."""
-    q = lo
-    while q + 4 <= hi:
-        r0, r1 = _row(M, woff, nout, act[q]), _row(M, woff, nout, act[q + 1])
-        r2, r3 = _row(M, woff, nout, act[q + 2]), _row(M, woff, nout, act[q + 3])
-        for j in range(nout):
-            d = inc[j]
-            r0[j] = r0[j] + d
-            r1[j] = r1[j] + d
-            r2[j] = r2[j] + d
-            r3[j] = r3[j] + d
-        q += 4
-    while q < hi:
-        r0 = _row(M, woff, nout, act[q])
-        for j in range(nout):
-            r0[j] = r0[j] + inc[j]
-        q += 1
+def _flush_rows(M, woff, nout, lo, hi, flags, fbase, pend, pbase, npend):
+    """Apply pending plasticity to rows lo..hi-1 of the (., nout) block of M at woff.
+
+    Row i receives ``pend[tau, pbase:pbase+nout]`` for every pending step tau in which
+    ``flags[tau, fbase + i]`` (its pre-synaptic unit spiked), one float32 addition at a
+    time in step order: bit for bit what per-step updates would have written.
+    """
+    for i in range(lo, hi):
+        row = M[woff + i * nout:woff + (i + 1) * nout]
+        for tau in range(npend):
+            if flags[tau, fbase + i]:
+                inc = pend[tau, pbase:pbase + nout]
+                for j in range(nout):
+                    row[j] += inc[j]
+
+
+LAZY_K = 16  # plasticity steps kept pending before the weights are written
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def _flush(n, u_off, w_off, fb_off, fb_plastic, W, B, pend_spk, pend_kg, pend_kgb, npend):
+    """Write every pending plasticity step into W (and into B for Kolen-Pollack)."""
+    L = n.size - 1
+    for l in range(1, L + 1):
+        nin, nout = n[l - 1], n[l]
+        for ch in prange(NCHUNK):
+            lo, hi = ch * nin // NCHUNK, (ch + 1) * nin // NCHUNK
+            _flush_rows(W, w_off[l], nout, lo, hi, pend_spk, u_off[l - 1], pend_kg, u_off[l], npend)
+            if fb_plastic[l - 1]:
+                _flush_rows(B, fb_off[l - 1], nout, lo, hi, pend_spk, u_off[l - 1], pend_kgb, u_off[l], npend)
 
 
 @njit(cache=True, parallel=True, nogil=True)
 def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                fb_kind, fb_src, fb_off, fb_scale, fb_plastic,
                W, b, c, B, B_c, V, U, sig, phi, spikes,
-               tau, eta, gamma, phi_kind, delay, n_classes, counts, layer_spikes):
+               tau, eta, gamma, phi_kind, delay, n_classes, lazy_k, counts, layer_spikes):
     """Show each image for ``steps`` steps, from global step ``t0``; return the next step.
 
     ``images`` (n_img, n_0) float32 spike probabilities; ``counts`` (n_img, n_classes)
     int64 receives the output spikes per class group; ``layer_spikes`` (L+1,) int64
     accumulates the spikes of each layer. All network arrays are updated in place (see
     :class:`spikefa.engine.network.SpikingNetwork` for their layout).
+
+    Plasticity is lazy: the increments of up to ``lazy_k`` steps are kept (one float32
+    vector per layer and the pre-synaptic spike flags per step) and written in one pass
+    over the rows, so each row crosses the memory bus once per ``lazy_k`` steps instead of
+    twice per step. Meanwhile the forward drive adds ``overlap(s_t, s_tau) * kg_tau`` and
+    transposed feedback adds ``s_tau[j] * (kg_tau . phi)``: in exact arithmetic the same
+    as reading updated weights. Everything pending is written before the call returns.
     """
     L = n.size - 1
     total = u_off[L + 1]
@@ -126,6 +145,11 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
     g = np.empty(nmax)
     kg = np.empty(nmax, np.float32)
     phi32 = np.empty(nmax, np.float32)
+    ev = np.empty(lazy_k, np.float32)
+    pend_spk = np.zeros((lazy_k, total), np.uint8)
+    pend_kg = np.zeros((lazy_k, total), np.float32)
+    pend_kgb = np.zeros((lazy_k, total), np.float32)
+    npend = 0
     group = n[L] // n_classes
     decay = 1.0 - tau
 
@@ -159,10 +183,19 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
 
             # forward path, bottom-up
             for l in range(1, L + 1):
-                na, nout, base = nact[pre, l - 1], n[l], u_off[l]
-                act_in = act[pre, u_off[l - 1]:]
+                na, nout, base, ibase = nact[pre, l - 1], n[l], u_off[l], u_off[l - 1]
+                act_in = act[pre, ibase:]
                 for ch in prange(NCHUNK):
                     _sum_rows(W, w_off[l], nout, act_in, ch * na // NCHUNK, (ch + 1) * na // NCHUNK, acc[ch])
+                for tau_ in range(npend):  # pending plasticity of the rows just read
+                    ov = 0
+                    for q in range(na):
+                        ov += pend_spk[tau_, ibase + act_in[q]]
+                    if ov:
+                        inc = pend_kg[tau_, base:base + nout]
+                        a0 = acc[0, :nout]
+                        for j in range(nout):
+                            a0[j] += ov * np.float64(inc[j])
                 cl = c[l]
                 sk = step_key_nb(keys[l], t)
                 m = 0
@@ -207,6 +240,11 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                     scale *= B_c[l]
                 elif kind == FB_TRANSPOSE:
                     scale *= c[l + 1]
+                # pending updates of the matrix read here: row j gets s_tau[j] * (kg_tau . phi)
+                lazy = kind == FB_TRANSPOSE or (kind == FB_MATRIX and fb_plastic[l])
+                for tau_ in range(npend if lazy else 0):
+                    pk = pend_kg if kind == FB_TRANSPOSE else pend_kgb
+                    ev[tau_] = _dot(pk[tau_], sbase, ns, phi32)
                 for j in prange(nl):
                     d = np.float32(0.0)
                     if kind == FB_MATRIX:
@@ -215,36 +253,50 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                         d = _dot(W, w_off[l + 1] + j * ns, ns, phi32)
                     elif kind != FB_NONE:
                         d = _signdot(W, w_off[l + 1] + j * ns, ns, phi32)
+                    if lazy:
+                        for tau_ in range(npend):
+                            if pend_spk[tau_, base + j]:
+                                d += ev[tau_]
                     u = decay * U[base + j]
                     if kind != FB_NONE:
                         u += scale * np.float64(d)
                     U[base + j] = u
                     phi_out[base + j] = _phi(u, phi_kind)
 
-            # three-factor plasticity on the rows of the pre-synaptic units that spiked
+            # three-factor plasticity, kept pending for the rows of pre-synaptic spikes
+            sp = spikes[pre]
+            for k in range(total):
+                pend_spk[npend, k] = sp[k]
+            renorm = False
             for l in range(1, L + 1):
                 nout, base = n[l], u_off[l]
                 c[l] *= 1.0 - gamma
                 k = eta / c[l]
+                pk = pend_kg[npend, base:base + nout]
                 for j in range(nout):
                     s = sig[base + j]
                     g[j] = phi_out[base + j] * s * (1.0 - s)
-                    kg[j] = k * g[j]
-                    b[base + j] += kg[j]
-                na, act_in = nact[pre, l - 1], act[pre, u_off[l - 1]:]
-                for ch in prange(NCHUNK):
-                    _add_rows(W, w_off[l], nout, act_in, ch * na // NCHUNK, (ch + 1) * na // NCHUNK, kg)
+                    pk[j] = k * g[j]
+                    b[base + j] += pk[j]
                 if fb_plastic[l - 1]:  # Kolen-Pollack: B_{l-1} shares W_l's update and decay
                     B_c[l - 1] *= 1.0 - gamma
                     kb = eta / B_c[l - 1]
+                    pb = pend_kgb[npend, base:base + nout]
                     for j in range(nout):
-                        kg[j] = kb * g[j]
-                    for ch in prange(NCHUNK):
-                        _add_rows(B, fb_off[l - 1], nout, act_in, ch * na // NCHUNK, (ch + 1) * na // NCHUNK, kg)
-                if c[l] < RENORM_BELOW:
-                    for q in range(w_off[l], w_off[l + 1]):
-                        W[q] = W[q] * c[l]
-                    for j in range(nout):
-                        b[base + j] = b[base + j] * c[l]
-                    c[l] = 1.0
+                        pb[j] = kb * g[j]
+                renorm = renorm or c[l] < RENORM_BELOW
+            npend += 1
+            if npend == lazy_k or renorm:
+                _flush(n, u_off, w_off, fb_off, fb_plastic, W, B, pend_spk, pend_kg, pend_kgb, npend)
+                npend = 0
+            if renorm:
+                for l in range(1, L + 1):
+                    if c[l] < RENORM_BELOW:
+                        for q in range(w_off[l], w_off[l + 1]):
+                            W[q] = W[q] * c[l]
+                        for j in range(n[l]):
+                            b[u_off[l] + j] = b[u_off[l] + j] * c[l]
+                        c[l] = 1.0
+    if npend:
+        _flush(n, u_off, w_off, fb_off, fb_plastic, W, B, pend_spk, pend_kg, pend_kgb, npend)
     return t
