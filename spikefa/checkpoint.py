@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import SpikefaError
 
-STATE = ("W", "b", "c", "B", "B_c", "V", "U", "sig", "phi", "spikes")
+STATE = ("W", "b", "c", "B", "B_c", "V", "U", "sig", "phi", "spikes", "pend_spk", "pend_kg", "pend_kgb")
 
 
 def save(net, path, extra: dict) -> None:
@@ -20,7 +20,7 @@ def save(net, path, extra: dict) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        np.savez(f, t=np.int64(net.t), extra=np.array(json.dumps(extra)),
+        np.savez(f, t=np.int64(net.t), npend=np.int64(net.npend), extra=np.array(json.dumps(extra)),
                  **{k: getattr(net, k) for k in STATE})
         f.flush()
         os.fsync(f.fileno())
@@ -33,11 +33,14 @@ def load(net, path) -> dict:
         with np.load(path) as z:
             for k in STATE:
                 arr = getattr(net, k)
+                if k.startswith("pend_") and k not in z:  # written before lazy plasticity: none pending
+                    arr[...] = 0
+                    continue
                 if z[k].shape != arr.shape or z[k].dtype != arr.dtype:
                     raise SpikefaError(f"{path}: checkpoint {k} has shape {z[k].shape} {z[k].dtype}, "
                                        f"the configured network has {arr.shape} {arr.dtype}")
                 arr[...] = z[k]
-            net.t = int(z["t"])
+            net.t, net.npend = int(z["t"]), int(z["npend"]) if "npend" in z else 0
             return json.loads(str(z["extra"]))
     except (OSError, ValueError, KeyError) as e:
         raise SpikefaError(f"{path}: unreadable checkpoint ({e})") from None

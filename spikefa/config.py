@@ -83,7 +83,7 @@ def parse_overrides(defaults: dict, items) -> dict:
         else:
             owners = [s for s, vals in defaults.items() if key in vals]
             if len(owners) != 1:
-                known = [f"{s}.{k}" for s, vals in defaults.items() for k in vals]
+                known = [k for vals in defaults.values() for k in vals]
                 raise ConfigError(f"--set {key}: " + ("ambiguous, write section.key" if owners
                                                       else f"unknown field{_suggest(key, known)}"))
             sec, field = owners[0], key

@@ -37,12 +37,14 @@ class ResultsWriter:
     def __init__(self, path, experiment: str, config: dict, seeds: dict, mode: str = "w"):
         self.path = Path(path)
         self.f = h5py.File(self.path, mode)
-        if mode == "w" or "format" not in self.f.attrs:
-            a = self.f.attrs
-            a["format"], a["version"], a["experiment"] = FORMAT, __version__, experiment
-            a["config"], a["seeds"] = json.dumps(config), json.dumps(seeds)
-            a["git_commit"] = git_commit()
-            a["created"] = datetime.datetime.now().isoformat(timespec="seconds")
+        a = self.f.attrs
+        now = datetime.datetime.now().isoformat(timespec="seconds")
+        if mode == "w" or "format" not in a:
+            a["format"], a["experiment"], a["created"] = FORMAT, experiment, now
+        else:  # resumed: the config may differ in run length or threads; keep the latest
+            a["resumed"] = now
+        a["version"], a["git_commit"] = __version__, git_commit()
+        a["config"], a["seeds"] = json.dumps(config), json.dumps(seeds)
         self.f.flush()
 
     def append(self, name: str, row) -> None:

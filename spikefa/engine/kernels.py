@@ -119,20 +119,26 @@ def _flush(n, u_off, w_off, fb_off, fb_plastic, W, B, pend_spk, pend_kg, pend_kg
 def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                fb_kind, fb_src, fb_off, fb_scale, fb_plastic,
                W, b, c, B, B_c, V, U, sig, phi, spikes,
-               tau, eta, gamma, phi_kind, delay, n_classes, lazy_k, counts, layer_spikes):
-    """Show each image for ``steps`` steps, from global step ``t0``; return the next step.
+               pend_spk, pend_kg, pend_kgb, npend,
+               tau, eta, gamma, phi_kind, delay, n_classes, counts, layer_spikes):
+    """Show each image for ``steps`` steps, from global step ``t0``.
+
+    Returns ``(t, npend)``: the next global step and the number of pending plasticity
+    steps now held in ``pend_*``.
 
     ``images`` (n_img, n_0) float32 spike probabilities; ``counts`` (n_img, n_classes)
     int64 receives the output spikes per class group; ``layer_spikes`` (L+1,) int64
     accumulates the spikes of each layer. All network arrays are updated in place (see
     :class:`spikefa.engine.network.SpikingNetwork` for their layout).
 
-    Plasticity is lazy: the increments of up to ``lazy_k`` steps are kept (one float32
-    vector per layer and the pre-synaptic spike flags per step) and written in one pass
-    over the rows, so each row crosses the memory bus once per ``lazy_k`` steps instead of
-    twice per step. Meanwhile the forward drive adds ``overlap(s_t, s_tau) * kg_tau`` and
-    transposed feedback adds ``s_tau[j] * (kg_tau . phi)``: in exact arithmetic the same
-    as reading updated weights. Everything pending is written before the call returns.
+    Plasticity is lazy: the increments of up to K = ``pend_kg.shape[0]`` steps are kept
+    (one float32 vector per layer and the pre-synaptic spike flags per step) and written
+    in one pass over the rows, so each row crosses the memory bus once per K steps
+    instead of twice per step. Meanwhile the forward drive adds
+    ``overlap(s_t, s_tau) * kg_tau`` and transposed feedback adds
+    ``s_tau[j] * (kg_tau . phi)``: in exact arithmetic the same as reading updated
+    weights. The pending steps are part of the network's state and carry over between
+    calls, so where a run is cut into calls does not change its results.
     """
     L = n.size - 1
     total = u_off[L + 1]
@@ -145,11 +151,8 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
     g = np.empty(nmax)
     kg = np.empty(nmax, np.float32)
     phi32 = np.empty(nmax, np.float32)
+    lazy_k = pend_kg.shape[0]
     ev = np.empty(lazy_k, np.float32)
-    pend_spk = np.zeros((lazy_k, total), np.uint8)
-    pend_kg = np.zeros((lazy_k, total), np.float32)
-    pend_kgb = np.zeros((lazy_k, total), np.float32)
-    npend = 0
     group = n[L] // n_classes
     decay = 1.0 - tau
 
@@ -297,6 +300,4 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                         for j in range(n[l]):
                             b[u_off[l] + j] = b[u_off[l] + j] * c[l]
                         c[l] = 1.0
-    if npend:
-        _flush(n, u_off, w_off, fb_off, fb_plastic, W, B, pend_spk, pend_kg, pend_kgb, npend)
-    return t
+    return t, npend

@@ -19,6 +19,9 @@ from ..rules.base import FB_MATRIX, FB_SIGN, FB_TRANSPOSE
 from .params import SpikingParams
 
 
+LAZY_K = 16  # plasticity steps the Numba engine keeps pending (see kernels.run_images)
+
+
 def derive_spike_seed(seed: int) -> int:
     """Default spike-sampling seed, distinct from the weight seed it derives from."""
     return crng.lowbias32(seed ^ 0x5EED5EED)
@@ -69,6 +72,13 @@ class SpikingNetwork:
         self.phi = np.zeros((2, total))
         self.spikes = np.zeros((2, total), dtype=np.uint8)
         self.t = 0
+        # pending plasticity of the lazy Numba engine; sign(W) feedback cannot account
+        # for pending increments, so such rules write every step (K = 1)
+        k = 1 if (self.fb_kind == FB_SIGN).any() else LAZY_K
+        self.pend_spk = np.zeros((k, total), dtype=np.uint8)
+        self.pend_kg = np.zeros((k, total), dtype=np.float32)
+        self.pend_kgb = np.zeros((k, total), dtype=np.float32)
+        self.npend = 0
         self.keys = crng.layer_keys(self.seed_spikes, crng.STREAM_TRAIN, L + 1)
         self.test_keys = crng.layer_keys(self.seed_spikes, crng.STREAM_TEST, L + 1)
 
@@ -125,19 +135,41 @@ class SpikingNetwork:
         shape = (self.sizes[l], self.sizes[self.fb_src[l]])
         return self.B[self.fb_off[l]:self.fb_off[l] + shape[0] * shape[1]].reshape(shape)
 
+    def flush(self) -> None:
+        """Write the pending plasticity steps into W (and B): the NumPy spec of the kernel's.
+
+        Row i of W_l receives the increment of layer l of every pending step in which
+        unit i of layer l-1 spiked, one float32 addition at a time in step order.
+        """
+        for tau in range(self.npend):
+            for l in range(1, self.params.n_layers + 1):
+                rows = self.unit_view(self.pend_spk[tau], l - 1).astype(bool)
+                self.W_layer(l)[rows] += self.unit_view(self.pend_kg[tau], l)
+                if self.fb_plastic[l - 1]:
+                    self.B_layer(l - 1)[rows] += self.unit_view(self.pend_kgb[tau], l)
+        self.npend = 0
+
+    def settled(self) -> "SpikingNetwork":
+        """A copy with every pending plasticity step written (self is left as it is)."""
+        net = self.copy()
+        net.flush()
+        return net
+
     def effective_W(self, l: int) -> np.ndarray:
-        """Forward weights c[l] * W_l as float64, shape (n_{l-1}, n_l)."""
-        return self.c[l] * self.W_layer(l).astype(np.float64)
+        """Forward weights c[l] * W_l (pending steps included) as float64, (n_{l-1}, n_l)."""
+        net = self.settled() if self.npend else self
+        return net.c[l] * net.W_layer(l).astype(np.float64)
 
     def feedback_parts(self, l: int) -> tuple:
         """(stored matrix (n_l, n_src), scale) of hidden layer l: effective = scale * stored."""
-        kind, scale = self.fb_kind[l], self.fb_scale[l]
+        net = self.settled() if self.npend else self
+        kind, scale = net.fb_kind[l], net.fb_scale[l]
         if kind == FB_MATRIX:
-            return self.B_layer(l), scale * self.B_c[l]
+            return net.B_layer(l), scale * net.B_c[l]
         if kind == FB_TRANSPOSE:
-            return self.W_layer(l + 1), scale * self.c[l + 1]
+            return net.W_layer(l + 1), scale * net.c[l + 1]
         if kind == FB_SIGN:
-            return np.sign(self.W_layer(l + 1)), scale
+            return np.sign(net.W_layer(l + 1)), scale
         return None, 0.0
 
     def feedback_matrix(self, l: int) -> np.ndarray | None:
@@ -150,4 +182,5 @@ class SpikingNetwork:
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.W, self.b, self.B, self.V, self.U, self.sig, self.phi, self.spikes))
+        return sum(a.nbytes for a in (self.W, self.b, self.B, self.V, self.U, self.sig, self.phi, self.spikes,
+                                      self.pend_spk, self.pend_kg, self.pend_kgb))

@@ -46,6 +46,8 @@ def step(net, x_prob: np.ndarray, label: int, train: bool = True, stream_t: int 
         random stream at step ``stream_t`` and without advancing ``net.t``.
     """
     p, L = net.params, net.params.n_layers
+    if net.npend:  # state left by the lazy Numba engine
+        net.flush()
     t = net.t if train else stream_t
     keys = net.keys if train else net.test_keys
     cur, prv = t & 1, (t & 1) ^ 1

@@ -8,7 +8,6 @@ import numpy as np
 
 from ..errors import ConfigError, NumericalError
 from . import reference
-from ..rules.base import FB_SIGN
 from .params import PHI_KINDS
 
 BACKENDS = ("numba", "numpy")
@@ -87,17 +86,15 @@ class Simulator:
                                      for l in range(p.n_layers + 1)]
                     t += 1
         else:
-            from .kernels import LAZY_K, run_images
+            from .kernels import run_images
 
-            # sign(W) cannot take pending increments into account: write them every step
-            lazy_k = 1 if (net.fb_kind == FB_SIGN).any() else LAZY_K
-
-            t_end = run_images(
+            t_end, net.npend = run_images(
                 x, labels, train, net.t if train else 0, steps,
                 net.keys if train else net.test_keys, net.sizes, net.u_off, net.w_off,
                 net.fb_kind, net.fb_src, net.fb_off, net.fb_scale, net.fb_plastic,
                 net.W, net.b, net.c, net.B, net.B_c, net.V, net.U, net.sig, net.phi, net.spikes,
-                p.tau, p.eta, p.gamma, PHI_KINDS[p.phi], p.delay, p.n_classes, lazy_k, counts, layer_spikes)
+                net.pend_spk, net.pend_kg, net.pend_kgb, net.npend,
+                p.tau, p.eta, p.gamma, PHI_KINDS[p.phi], p.delay, p.n_classes, counts, layer_spikes)
             if train:
                 net.t = int(t_end)
         if train:

@@ -16,7 +16,7 @@ from ..engine.network import SpikingNetwork
 from ..engine.params import SpikingParams
 from ..engine.simulator import Simulator
 from ..errors import ConfigError
-from ..results import ResultsWriter
+from ..results import ResultsWriter, read_results
 
 NAME = "lillicrap2016-spiking"
 DESCRIPTION = "spiking 784-1500x3-1000 network of [L16] Fig. 4 trained online on MNIST (paper: 1.8 % test error)"
@@ -42,6 +42,19 @@ def check_run(r: dict, n_train: int, n_test: int) -> None:
         raise ConfigError(f"run.test_images: the {r['dataset']} test set has {n_test} images, asked for {r['test_images']}")
 
 
+# fields that may change when a run is resumed; any other change means another run
+RESUME_MAY_CHANGE = {"epochs", "threads", "data_dir", "chunk", "checkpoint_every", "backend"}
+
+
+def check_resumable(old: dict, new: dict, out) -> None:
+    for sec, vals in new.items():
+        for key, val in vals.items():
+            was = old.get(sec, {}).get(key)
+            if key not in RESUME_MAY_CHANGE and was != val:
+                raise ConfigError(f"--resume: {sec}.{key} is {val!r} but the run in {out} used {was!r}; "
+                                  "resume with the same configuration or choose another --out")
+
+
 def error_rate(counts: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of images whose most active output group is not the label (ties: lowest class)."""
     return float(np.mean(np.argmax(counts, axis=1) != labels))
@@ -61,6 +74,12 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False) -> dict
     X, y = data.load(r["dataset"], "train", data_dir=r["data_dir"] or None)
     Xt, yt = data.load(r["dataset"], "test", data_dir=r["data_dir"] or None)
     check_run(r, len(X), len(Xt))
+    if net.sizes[0] != X.shape[1]:
+        raise ConfigError(f"network.sizes: the input layer has {net.sizes[0]} units but {r['dataset']} images "
+                          f"have {X.shape[1]} pixels")
+    if net.params.n_classes != int(y.max()) + 1:
+        raise ConfigError(f"network.n_classes: {r['dataset']} has {int(y.max()) + 1} classes, "
+                          f"not {net.params.n_classes}")
     X, y, Xt, yt = X[:r["train_images"]], y[:r["train_images"]], Xt[:r["test_images"]], yt[:r["test_images"]]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -68,7 +87,9 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False) -> dict
     seeds = {"seed_weights": net.seed_weights, "seed_spikes": net.seed_spikes}
 
     state = {"epoch": 0, "pos": 0, "epoch_time": 0.0}
-    if resume and ckpt.exists():
+    resume = resume and ckpt.exists() and (out / "results.h5").exists()
+    if resume:
+        check_resumable(read_results(out / "results.h5")["config"], cfg, out)
         state = checkpoint.load(net, ckpt)
     res = ResultsWriter(out / "results.h5", NAME, cfg, seeds, mode="a" if resume else "w")
     for name in ("epoch", "heldout"):
