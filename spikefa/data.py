@@ -79,7 +79,8 @@ def _cache_root() -> Path:
 
 
 def _candidates(name, data_dir=None) -> list[Path]:
-    roots = [data_dir, os.environ.get("SPIKEFA_DATA") or None, _cache_root()]
+    # an explicit folder is authoritative: silently reading other files would surprise
+    roots = [data_dir] if data_dir is not None else [os.environ.get("SPIKEFA_DATA") or None, _cache_root()]
     folders = []
     for root in roots:
         if root is not None:
@@ -95,8 +96,8 @@ def find_data_dir(name, data_dir=None) -> Path:
     ----------
     name : {"mnist", "fashion-mnist"}
     data_dir : str or os.PathLike, optional
-        Searched first; then ``$SPIKEFA_DATA``, then the user cache. Each root is tried as
-        ``root/name`` and then as ``root`` itself.
+        The only folder searched when given; otherwise ``$SPIKEFA_DATA``, then the user
+        cache. Each root is tried as ``root/name`` and then as ``root`` itself.
 
     Raises
     ------
@@ -234,9 +235,10 @@ def load(name="mnist", split="train", data_dir=None, download=True, verify=True)
     name : {"mnist", "fashion-mnist"}
     split : {"train", "test"}
     data_dir : str or os.PathLike, optional
-        Folder searched before ``$SPIKEFA_DATA`` and the cache (see :func:`find_data_dir`).
+        The folder holding the files; default ``$SPIKEFA_DATA``, then the cache (see
+        :func:`find_data_dir`).
     download : bool
-        Download into the cache when no folder holds the files.
+        Download into ``data_dir/name`` (default: the cache) when no folder holds the files.
     verify : bool
         Check each file's size and SHA-256 before parsing it.
 
@@ -261,7 +263,7 @@ def load(name="mnist", split="train", data_dir=None, download=True, verify=True)
         if not download:
             raise DataError(f"{err} (downloading is off)") from None
         try:
-            _download(name, _cache_root() / name)
+            _download(name, Path(os.path.expanduser(os.fspath(data_dir or _cache_root()))) / name)
         except OSError as dl_err:
             reason = getattr(dl_err, "reason", None) or dl_err
             raise DataError(f"{err}; download failed: {reason}") from None

@@ -115,8 +115,9 @@ def test_find_order_env_and_cache(isolated, monkeypatch):
     assert data.find_data_dir("mnist") == env
     explicit = fake_set(isolated / "explicit" / "mnist")
     assert data.find_data_dir("mnist", str(isolated / "explicit")) == explicit
-    # an explicit folder without the files falls through to the next root
-    assert data.find_data_dir("mnist", isolated / "nowhere") == env
+    # an explicit folder is the only one searched: without the files it is an error
+    with pytest.raises(DataError, match="nowhere"):
+        data.find_data_dir("mnist", isolated / "nowhere")
 
 
 def test_incomplete_folder_is_skipped(isolated):
