@@ -80,11 +80,14 @@ def _timed(fn):
 
 
 def bytes_per_step(net, rates) -> float:
-    """Bytes an event-driven training step moves: active rows read (forward), read and
-    written (plasticity), and every feedback matrix read once."""
-    n, total = net.sizes, 0.0
+    """Bytes a lazy event-driven training step must move: the active rows read once
+    (forward), every row read and written once per flush of K pending steps (a row with
+    no spike in K steps is skipped, probability (1 - rate)^K), and every feedback matrix
+    read once."""
+    n, total, k = net.sizes, 0.0, net.pend_kg.shape[0]
     for l in range(1, len(n)):
-        total += 3 * rates[l - 1] * n[l - 1] * n[l] * 4
+        touched = 1.0 - (1.0 - rates[l - 1]) ** k
+        total += (rates[l - 1] + 2 * touched / k) * n[l - 1] * n[l] * 4
         kind = net.fb_kind[l]
         if kind == FB_MATRIX:
             total += n[l] * n[net.fb_src[l]] * net.B.itemsize

@@ -63,18 +63,22 @@ def _row(M, woff, nout, i):
 def _sum_rows(W, woff, nout, act, lo, hi, out):
     """out[:nout] = sum of the rows act[lo:hi] of the (., nout) block of W at woff.
 
-    Four rows at a time: four memory streams in flight and one accumulator pass per
-    four rows (3.9x faster than row by row once W overflows the cache).
+    Eight rows at a time: eight memory streams in flight and one accumulator pass per
+    eight rows (the rows are scattered, so the bus waits on latency; one row at a time
+    was 3.9x slower once W overflows the cache, four at a time 1.3x).
     """
     acc = out[:nout]
     acc[:] = 0.0
     q = lo
-    while q + 4 <= hi:
+    while q + 8 <= hi:
         r0, r1 = _row(W, woff, nout, act[q]), _row(W, woff, nout, act[q + 1])
         r2, r3 = _row(W, woff, nout, act[q + 2]), _row(W, woff, nout, act[q + 3])
+        r4, r5 = _row(W, woff, nout, act[q + 4]), _row(W, woff, nout, act[q + 5])
+        r6, r7 = _row(W, woff, nout, act[q + 6]), _row(W, woff, nout, act[q + 7])
         for j in range(nout):
-            acc[j] += (np.float64(r0[j]) + np.float64(r1[j])) + (np.float64(r2[j]) + np.float64(r3[j]))
-        q += 4
+            acc[j] += (((np.float64(r0[j]) + np.float64(r1[j])) + (np.float64(r2[j]) + np.float64(r3[j])))
+                       + ((np.float64(r4[j]) + np.float64(r5[j])) + (np.float64(r6[j]) + np.float64(r7[j]))))
+        q += 8
     while q < hi:
         r0 = _row(W, woff, nout, act[q])
         for j in range(nout):
