@@ -46,7 +46,13 @@ class LayerFeedback:
 
 
 class FeedbackRule:
-    """Base class: subclasses set ``name``, ``description`` and override the hooks."""
+    """Base class: subclasses set ``name``, ``description`` and override the hooks.
+
+    Spiking engine: :meth:`spiking_feedback`. Rate-based networks
+    (:class:`spikefa.rate.network.RateNetwork`): the rule instance owns its feedback
+    matrices ``self.B[l]`` (``(n_l, n_src)``, made in :meth:`rate_setup`), and the
+    default :meth:`rate_deltas` sends ``delta_l = (delta_src @ B_l^T) * f'(a_l)``.
+    """
 
     name = ""
     description = ""
@@ -54,6 +60,44 @@ class FeedbackRule:
     def spiking_feedback(self, params, rng: np.random.Generator) -> list:
         """One :class:`LayerFeedback` per hidden layer 1..L-1 (index 0 is layer 1)."""
         raise ConfigError(f"rule '{self.name}' has no spiking form yet")
+
+    # ----- rate-based networks -----
+    def rate_setup(self, net, rng: np.random.Generator) -> None:
+        """Make the rule's own feedback matrices (default: none)."""
+        self.B = [None] * (net.L + 1)
+
+    def rate_source(self, net, l: int) -> int:
+        """Layer whose teaching signal reaches hidden layer l (default: the one above)."""
+        return l + 1
+
+    def rate_feedback(self, net, l: int):
+        """Feedback matrix of hidden layer l, ``(n_l, n_src)``, or None (layer does not learn)."""
+        return self.B[l]
+
+    def rate_deltas(self, net, x, a, h, y) -> list:
+        """Teaching signals ``delta_l`` for l = 1..L (index 0 None; None = no update)."""
+        d = [None] * (net.L + 1)
+        d[net.L] = net.output_delta(a[net.L], h[net.L], y)
+        for l in range(net.L - 1, 0, -1):
+            B = self.rate_feedback(net, l)
+            if B is not None:
+                d[l] = (d[self.rate_source(net, l)] @ B.T) * net.f[l][1](a[l], h[l])
+        return d
+
+    def rate_after_update(self, net, a, h, deltas) -> None:
+        """Change the feedback matrices after a forward update (default: fixed)."""
+
+    def random_feedback(self, net, rng, src_of=None) -> list:
+        """Fixed random matrices ~ U[-b_init, b_init] for every hidden layer, sparsified."""
+        n, L = net.params.sizes, net.L
+        B = [None] * (L + 1)
+        for l in range(1, L):
+            src = self.rate_source(net, l)
+            B[l] = rng.uniform(-net.params.b_init, net.params.b_init, (n[l], n[src]))
+            m = net.mask(B[l].shape)
+            if m is not None:
+                B[l] *= m
+        return B
 
 
 _REGISTRY: dict = {}

@@ -12,3 +12,9 @@ class DirectFeedbackAlignment(FeedbackRule):
         n, top = params.sizes, params.n_layers
         return [LayerFeedback(FB_MATRIX, top, uniform_matrix(rng, (n[l], n[top]), params.b_init))
                 for l in range(1, top)]
+
+    def rate_source(self, net, l):
+        return net.L
+
+    def rate_setup(self, net, rng):
+        self.B = self.random_feedback(net, rng)

@@ -12,3 +12,6 @@ class FeedbackAlignment(FeedbackRule):
         n = params.sizes
         return [LayerFeedback(FB_MATRIX, l + 1, uniform_matrix(rng, (n[l], n[l + 1]), params.b_init))
                 for l in range(1, params.n_layers)]
+
+    def rate_setup(self, net, rng):
+        self.B = self.random_feedback(net, rng)

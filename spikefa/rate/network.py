@@ -1,0 +1,169 @@
+"""Rate-based (non-spiking) networks with a pluggable feedback path (SPEC section 2).
+
+Layer l computes ``a_l = h_{l-1} @ W_l + b_l`` and ``h_l = f_l(a_l)`` for a batch of rows;
+``W_l`` is ``(n_{l-1}, n_l)``, the layout of the spiking engine. The teaching signal of a
+hidden layer is ``delta_l = (delta_src @ B_l^T) * f'(a_l)``, with ``B_l`` ``(n_l, n_src)``
+chosen by the feedback rule (``B_l = W_{l+1}`` is backprop). Updates::
+
+    W_l += -lr (h_{l-1}^T delta_l / batch + weight_decay W_l)
+    b_l += -lr  mean(delta_l)
+"""
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..rules import get_rule
+from . import activations
+
+LOSSES = ("mse", "ce")
+
+
+@dataclass(frozen=True)
+class RateParams:
+    """A rate-based network and its learning.
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        Units per layer, input first.
+    hidden, output : str
+        Activations ("logistic", "tanh", "linear", "relu") of hidden and output layers.
+    loss : {"mse", "ce"}
+        "mse": squared error, ``delta_L = e * f'(a_L)``; "ce": cross-entropy with
+        logistic outputs, ``delta_L = e``; ``e = y - y*``.
+    lr, weight_decay : float
+    w_init, b_init : float
+        W ~ U[-w_init, w_init]; feedback matrices ~ U[-b_init, b_init].
+    sparsity : float
+        Fraction of the elements of every W and B removed (held at zero), in [0, 1).
+    fb_lr, fb_decay : float
+        Learning rate and decay of learned feedback (weight mirror, Kolen-Pollack).
+    noise : float
+        Standard deviation of the perturbations of node perturbation and weight mirror.
+    """
+
+    sizes: tuple = (784, 1000, 10)
+    hidden: str = "logistic"
+    output: str = "logistic"
+    loss: str = "ce"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    w_init: float = 0.05
+    b_init: float = 0.05
+    sparsity: float = 0.0
+    fb_lr: float = 1e-3
+    fb_decay: float = 1e-3
+    noise: float = 0.1
+
+    def __post_init__(self):
+        object.__setattr__(self, "sizes", tuple(self.sizes))
+        if len(self.sizes) < 2 or not all(isinstance(n, int) and n > 0 for n in self.sizes):
+            raise ConfigError(f"sizes: need at least 2 layers of positive integer size, got {list(self.sizes)}")
+        activations.get(self.hidden)
+        activations.get(self.output)
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss: unknown '{self.loss}', choose one of {', '.join(LOSSES)}")
+        for name in ("lr", "weight_decay", "w_init", "b_init", "fb_lr", "fb_decay", "noise"):
+            if not getattr(self, name) >= 0.0:
+                raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.sparsity < 1.0:
+            raise ConfigError(f"sparsity: must lie in [0, 1), got {self.sparsity}")
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.sizes) - 1
+
+    def to_dict(self) -> dict:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+
+
+class RateNetwork:
+    """Weights of a rate network plus its feedback rule (which owns its feedback weights).
+
+    Index 0 of the per-layer lists is unused so that ``W[l]`` is layer l's.
+    """
+
+    def __init__(self, params: RateParams, rule: str = "fa", seed: int = 0):
+        self.params, self.rule_name, self.seed = params, rule, int(seed)
+        self.rng = np.random.default_rng(self.seed)
+        n, w = params.sizes, params.w_init
+        self.W = [None] + [self.rng.uniform(-w, w, (n[l - 1], n[l])) for l in range(1, len(n))]
+        self.b = [None] + [np.zeros(n[l]) for l in range(1, len(n))]
+        self.W_mask = [None] + [self.mask((n[l - 1], n[l])) for l in range(1, len(n))]
+        for l in range(1, len(n)):
+            if self.W_mask[l] is not None:
+                self.W[l] *= self.W_mask[l]
+        self.f = [None] + [activations.get(params.output if l == len(n) - 1 else params.hidden)
+                           for l in range(1, len(n))]
+        self.rule = get_rule(rule)
+        self.rule.rate_setup(self, self.rng)
+
+    @property
+    def L(self) -> int:
+        return self.params.n_layers
+
+    def mask(self, shape):
+        """A fixed mask removing a fraction ``sparsity`` of the elements, or None."""
+        if self.params.sparsity == 0.0:
+            return None
+        return (self.rng.random(shape) >= self.params.sparsity).astype(np.float64)
+
+    def forward(self, x, noise=None):
+        """Pre-activations and activations of every layer for a batch x (batch, n_0).
+
+        ``noise[l]`` (batch, n_l), if given, is added to a_l (node perturbation).
+        """
+        a, h = [None], [np.asarray(x, dtype=np.float64)]
+        for l in range(1, self.L + 1):
+            al = h[-1] @ self.W[l] + self.b[l]
+            if noise is not None and noise[l] is not None:
+                al = al + noise[l]
+            a.append(al)
+            h.append(self.f[l][0](al))
+        return a, h
+
+    def loss(self, h_out, y) -> np.ndarray:
+        """Per-sample loss: half squared error, or cross-entropy for logistic outputs."""
+        if self.params.loss == "mse":
+            return 0.5 * np.sum((h_out - y) ** 2, axis=1)
+        p = np.clip(h_out, 1e-12, 1 - 1e-12)
+        return -np.sum(y * np.log(p) + (1 - y) * np.log(1 - p), axis=1)
+
+    def output_delta(self, a_out, h_out, y):
+        e = h_out - y
+        return e if self.params.loss == "ce" else e * self.f[self.L][1](a_out, h_out)
+
+    def backprop_deltas(self, a, h, y) -> list:
+        """The teaching signals backprop would send, ``delta_l``, l = 1..L (index 0 None)."""
+        d = [None] * (self.L + 1)
+        d[self.L] = self.output_delta(a[self.L], h[self.L], y)
+        for l in range(self.L - 1, 0, -1):
+            d[l] = (d[l + 1] @ self.W[l + 1].T) * self.f[l][1](a[l], h[l])
+        return d
+
+    def apply(self, h, deltas, lr=None, layers=None) -> None:
+        """Gradient-like step from the teaching signals; ``layers`` limits which learn."""
+        p = self.params
+        lr = p.lr if lr is None else lr
+        for l in (range(1, self.L + 1) if layers is None else layers):
+            if deltas[l] is None:
+                continue
+            grad = h[l - 1].T @ deltas[l] / len(deltas[l]) + p.weight_decay * self.W[l]
+            self.W[l] -= lr * grad
+            if self.W_mask[l] is not None:
+                self.W[l] *= self.W_mask[l]
+            self.b[l] -= lr * deltas[l].mean(axis=0)
+
+    def train_step(self, x, y, layers=None) -> dict:
+        """One update on a batch; returns the forward pass, the rule's and backprop's deltas."""
+        a, h = self.forward(x)
+        deltas = self.rule.rate_deltas(self, x, a, h, y)
+        bp = self.backprop_deltas(a, h, y)
+        self.apply(h, deltas, layers=layers)
+        self.rule.rate_after_update(self, a, h, deltas)
+        return {"a": a, "h": h, "deltas": deltas, "bp": bp}
+
+    def predict(self, x):
+        return self.forward(x)[1][-1]

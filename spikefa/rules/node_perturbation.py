@@ -1,0 +1,26 @@
+"""Node perturbation: a scalar reward from perturbed activity estimates every gradient.
+
+Rate networks: a clean and a perturbed forward pass (``xi_l ~ N(0, noise^2)`` added to
+every layer's pre-activation); with ``dL = L(perturbed) - L(clean)`` per sample, the
+teaching signal of every layer, output included, is ``delta_l = dL / noise^2 * xi_l``,
+an unbiased estimate of dL/da_l to first order. No feedback weights at all.
+"""
+
+from .base import FeedbackRule, register
+
+
+@register
+class NodePerturbation(FeedbackRule):
+    name = "np"
+    description = "node perturbation: scalar reward from perturbed activity, no feedback weights"
+
+    def rate_setup(self, net, rng):
+        self.B = [None] * (net.L + 1)
+        self.rng = rng
+
+    def rate_deltas(self, net, x, a, h, y):
+        sd = net.params.noise
+        xi = [None] + [self.rng.normal(0.0, sd, al.shape) for al in a[1:]]
+        _, hn = net.forward(x, noise=xi)
+        dL = net.loss(hn[-1], y) - net.loss(h[-1], y)
+        return [None] + [dL[:, None] / sd**2 * xi[l] for l in range(1, net.L + 1)]
