@@ -21,6 +21,7 @@ FILES = [f["file"] for f in data.DATASETS["mnist"]["files"].values()]
 
 
 _REAL = os.environ.get("SPIKEFA_DATA") or (str(SHARED) if SHARED.is_dir() else None)
+_REAL = _REAL and os.path.abspath(_REAL)  # symlinks made below must not be relative
 
 
 def _real_root():
