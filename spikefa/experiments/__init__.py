@@ -2,7 +2,7 @@
 
 An experiment module defines ``NAME``, ``DESCRIPTION``, ``defaults() -> dict`` (its
 configuration sections), ``SMOKE`` (overrides for a run of about a minute) and
-``run(cfg, out_dir, progress=True, resume=False) -> dict``.
+``run(cfg, out_dir, progress=True, resume=False, overwrite=False) -> dict``.
 """
 
 import importlib
@@ -11,6 +11,7 @@ from ..errors import ConfigError
 
 _MODULES = {
     "lillicrap2016-spiking": "spikefa.experiments.lillicrap2016_spiking",
+    "fig2-linear": "spikefa.experiments.fig2_linear",
 }
 
 

@@ -156,14 +156,12 @@ class RateNetwork:
                 self.W[l] *= self.W_mask[l]
             self.b[l] -= lr * deltas[l].mean(axis=0)
 
-    def train_step(self, x, y, layers=None) -> dict:
-        """One update on a batch; returns the forward pass, the rule's and backprop's deltas."""
+    def train_step(self, x, y, layers=None) -> None:
+        """One update on a batch (x, y); ``layers`` limits which layers learn."""
         a, h = self.forward(x)
         deltas = self.rule.rate_deltas(self, x, a, h, y)
-        bp = self.backprop_deltas(a, h, y)
         self.apply(h, deltas, layers=layers)
         self.rule.rate_after_update(self, a, h, deltas)
-        return {"a": a, "h": h, "deltas": deltas, "bp": bp}
 
     def predict(self, x):
         return self.forward(x)[1][-1]

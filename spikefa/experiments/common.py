@@ -1,0 +1,46 @@
+"""Pieces shared by experiments: seed lists, curve storage, mean +- s.d. summaries, figures."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+
+from ..rules import get_rule  # noqa: E402
+
+
+def check_rules(names) -> list:
+    """The rule names, each checked against the registry (unknown ones list the known)."""
+    for name in names:
+        get_rule(name)
+    return list(names)
+
+
+def stack_runs(runs: list) -> dict:
+    """[{key: array}, ...] over seeds -> {key: array with a leading seed axis}."""
+    return {k: np.stack([r[k] for r in runs]) for k in runs[0]}
+
+
+def save_curves(res, group: str, curves: dict) -> None:
+    """Store every array of ``curves`` as ``group/key`` in a result file (written at once)."""
+    for k, v in curves.items():
+        res.series[f"{group}/{k}"] = np.asarray(v, dtype=np.float64)
+    res._write()
+
+
+def mean_sd(x) -> tuple:
+    x = np.asarray(x, dtype=np.float64)
+    return float(np.nanmean(x)), float(np.nanstd(x, ddof=1)) if x.size > 1 else 0.0
+
+
+def band(ax, x, ys, label, log=False, **kw):
+    """Mean over seeds (rows of ys) with a +- s.d. band; returns the axes."""
+    ys = np.asarray(ys, dtype=np.float64)
+    m = np.nanmean(ys, axis=0)
+    s = np.nanstd(ys, axis=0)
+    line, = ax.plot(x, m, label=label, **kw)
+    lo = np.maximum(m - s, m * 1e-3) if log else m - s
+    ax.fill_between(x, lo, m + s, color=line.get_color(), alpha=0.2, lw=0)
+    if log:
+        ax.set_yscale("log")
+    return ax

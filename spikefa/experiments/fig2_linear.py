@@ -1,0 +1,98 @@
+"""Lillicrap et al. (2016), Fig. 2: a linear 30-20-10 network learning a linear map.
+
+Rules: shallow (only the output layer learns), node perturbation, backprop, feedback
+alignment (B ~ U[-0.5, 0.5]); W0, W ~ U[-0.01, 0.01]; online updates. Expected: shallow
+barely improves, node perturbation slowly, FA as fast as BP (a), and the angle between
+FA's and BP's hidden teaching signals starts near 90 degrees and falls, never to 0 (b).
+"""
+
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .. import config
+from ..errors import ConfigError
+from ..metrics import nse
+from ..rate.network import RateNetwork, RateParams
+from ..rate.train import train
+from ..results import ResultsWriter
+from .common import band, check_rules, mean_sd, save_curves, stack_runs
+
+NAME = "fig2-linear"
+DESCRIPTION = "[L16] Fig. 2: linear 30-20-10 net, shallow / node perturbation / BP / FA, NSE and delta angle"
+SMOKE = {"run": {"seeds": 2, "examples": 8000, "record_every": 250}}
+
+
+def defaults() -> dict:
+    return config.load_toml(config.MODELS_DIR / "fig2_linear.toml")
+
+
+def task(seed: int, n_in: int, n_out: int, n_train: int, n_test: int):
+    """Training and test sets of x ~ N(0, I), y = x T, T ~ U[-1, 1] drawn from ``seed``."""
+    rng = np.random.default_rng([seed, 2])
+    T = rng.uniform(-1, 1, (n_in, n_out))
+    X = rng.normal(size=(n_train + n_test, n_in))
+    Y = X @ T
+    return X[:n_train], Y[:n_train], X[n_train:], Y[n_train:]
+
+
+def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwrite: bool = False) -> dict:
+    r = cfg["run"]
+    rules = check_rules(r["rules"])
+    for rule in rules:
+        if rule not in cfg["lr"]:
+            raise ConfigError(f"lr.{rule}: no learning rate for rule '{rule}' (add it to the [lr] section)")
+    if r["seeds"] < 1 or r["examples"] < 1 or r["record_every"] < 1:
+        raise ConfigError("run.seeds, run.examples and run.record_every must be >= 1")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    res = ResultsWriter(out / "results.h5", NAME, cfg, {"seeds": list(range(r["seeds"]))})
+    curves, summary = {}, {}
+    bar = tqdm(total=len(rules) * r["seeds"] * r["examples"], unit="ex", disable=not progress, desc=NAME)
+    for rule in rules:
+        runs = []
+        for seed in range(r["seeds"]):
+            p = RateParams(**cfg["network"], lr=cfg["lr"][rule])
+            n_in, n_out = p.sizes[0], p.sizes[-1]
+            X, Y, Xt, Yt = task(seed, n_in, n_out, 5000, r["test_examples"])
+            net = RateNetwork(p, rule, seed=seed)
+            probe = (Xt[:r["probe_examples"]], Yt[:r["probe_examples"]])
+            last = [0]
+
+            def tick(seen, last=last):
+                bar.update(seen - last[0])
+                last[0] = seen
+
+            runs.append(train(net, X, Y, r["examples"], record_every=r["record_every"],
+                              evaluate=lambda n: {"nse": nse(Yt, n.predict(Xt))}, probe=probe,
+                              order_rng=np.random.default_rng([seed, 1]), progress=tick))
+            bar.update(r["examples"] - last[0])
+        curves[rule] = stack_runs(runs)
+        save_curves(res, f"curves/{rule}", curves[rule])
+        summary[rule] = mean_sd(curves[rule]["nse"][:, -1])
+    bar.close()
+    res.summary(**{f"final_nse_{k}": v[0] for k, v in summary.items()},
+                **{f"final_nse_sd_{k}": v[1] for k, v in summary.items()})
+    res.close()
+    png = plot(curves, out / "fig2.png")
+    return {"final_nse": {k: f"{m:.3g}+-{s:.2g}" for k, (m, s) in summary.items()}, "plot": str(png)}
+
+
+def plot(curves: dict, path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for rule, c in curves.items():
+        band(a, c["examples"][0], c["nse"], rule, log=True)
+        if rule not in ("bp", "shallow") and np.isfinite(c["delta_angle"]).any():
+            band(b, c["examples"][0], c["delta_angle"][:, :, 0], rule)
+    a.set(xlabel="examples", ylabel="NSE (test)", title="a  learning curves (mean +- s.d.)")
+    a.legend()
+    b.axhline(90, color="grey", lw=0.5, ls=":")
+    b.set(xlabel="examples", ylabel="angle(delta, delta_BP) [deg]", ylim=(0, 100),
+          title="b  hidden teaching signal vs backprop's")
+    b.legend()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
