@@ -124,7 +124,8 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                fb_kind, fb_src, fb_off, fb_scale, fb_plastic,
                W, b, c, B, B_c, V, U, sig, phi, spikes,
                pend_spk, pend_kg, pend_kgb, npend,
-               tau, eta, gamma, phi_kind, delay, n_classes, counts, layer_spikes):
+               tau, eta, gamma, phi_kind, delay, n_classes, counts, layer_spikes,
+               rec_units, rec_row, rec_spk, tr_units, tr_V, tr_phi):
     """Show each image for ``steps`` steps, from global step ``t0``.
 
     Returns ``(t, npend)``: the next global step and the number of pending plasticity
@@ -143,6 +144,13 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
     ``s_tau[j] * (kg_tau . phi)``: in exact arithmetic the same as reading updated
     weights. The pending steps are part of the network's state and carry over between
     calls, so where a run is cut into calls does not change its results.
+
+    Recording (see :mod:`spikefa.recording`; zero-size arrays turn it off): image ``img``
+    is recorded when ``rec_row[img] >= 0``; its step ``k`` goes to buffer row
+    ``rec_row[img] + k``. Each recorded step copies the spikes of the flat units
+    ``rec_units`` (R,) into ``rec_spk`` (rows, R) uint8, and ``V`` and ``phi`` (this
+    step's ``phi_delta(U)``, training only) of the flat units ``tr_units`` (T,) into
+    ``tr_V`` and ``tr_phi`` (rows, T) float32. Recording only reads the state.
     """
     L = n.size - 1
     total = u_off[L + 1]
@@ -173,7 +181,9 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
     for img in range(images.shape[0]):
         x = images[img]
         label = labels[img]
-        for _ in range(steps):
+        rrow = rec_row[img] if rec_row.size > 0 else -1
+        for k_ in range(steps):
+            row = rrow + k_ if rrow >= 0 else -1
             cur = t & 1
             pre = cur ^ 1 if delay else cur
             sk = step_key_nb(keys[0], t)
@@ -224,6 +234,11 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                 layer_spikes[l] += m
             for q in range(nact[cur, L]):
                 counts[img, act[cur, u_off[L] + q] // group] += 1
+            if row >= 0:
+                for q in range(rec_units.size):
+                    rec_spk[row, q] = spikes[cur, rec_units[q]]
+                for q in range(tr_units.size):
+                    tr_V[row, q] = V[tr_units[q]]
             t += 1
             if not train:
                 continue
@@ -269,6 +284,9 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                         u += scale * np.float64(d)
                     U[base + j] = u
                     phi_out[base + j] = _phi(u, phi_kind)
+            if row >= 0:
+                for q in range(tr_units.size):
+                    tr_phi[row, q] = phi_out[tr_units[q]]
 
             # three-factor plasticity, kept pending for the rows of pre-synaptic spikes
             sp = spikes[pre]

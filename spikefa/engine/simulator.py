@@ -46,8 +46,11 @@ class Simulator:
     def _prob(self, images):
         return np.minimum(np.asarray(images, dtype=np.float32), np.float32(self.net.params.input_max))
 
-    def train(self, images: np.ndarray, labels: np.ndarray) -> tuple:
+    def train(self, images: np.ndarray, labels: np.ndarray, capture=None) -> tuple:
         """Train on ``images`` (n, n_0) in [0, 1] with ``labels`` (n,), in order.
+
+        ``capture`` (a :class:`spikefa.recording.Capture`, optional) receives the spikes
+        and traces of the recorded units during the images it selects.
 
         Returns
         -------
@@ -56,7 +59,7 @@ class Simulator:
         layer_spikes : ndarray (L+1,) int64
             Spikes of each layer over the chunk.
         """
-        return self._run(self._prob(images), np.asarray(labels, dtype=np.int64), train=True)
+        return self._run(self._prob(images), np.asarray(labels, dtype=np.int64), train=True, capture=capture)
 
     def test(self, images: np.ndarray, labels: np.ndarray | None = None) -> tuple:
         """Show images with plasticity off; the network's state is left untouched.
@@ -72,8 +75,9 @@ class Simulator:
         finally:
             net.V[:], net.sig[:], net.spikes[:] = saved
 
-    def _run(self, x, labels, train):
+    def _run(self, x, labels, train, capture=None):
         net, p = self.net, self.net.params
+        cap = capture if capture is not None else _NO_CAPTURE
         counts = np.zeros((len(x), p.n_classes), dtype=np.int64)
         layer_spikes = np.zeros(p.n_layers + 1, dtype=np.int64)
         steps = p.steps_per_image if train else p.test_steps
@@ -82,8 +86,11 @@ class Simulator:
             for i in range(len(x)):
                 for _ in range(steps):
                     counts[i] += reference.step(net, x[i], int(labels[i]), train=train, stream_t=t)
-                    layer_spikes += [int(net.unit_view(net.spikes[(net.t - 1 if train else t) & 1], l).sum())
+                    cur = (net.t - 1 if train else t) & 1
+                    layer_spikes += [int(net.unit_view(net.spikes[cur], l).sum())
                                      for l in range(p.n_layers + 1)]
+                    if cap.row_of_image.size and cap.row_of_image[i] >= 0:
+                        cap.record_step(net, int(cap.row_of_image[i]) + t % steps, cur, train)
                     t += 1
         else:
             from .kernels import run_images
@@ -94,12 +101,24 @@ class Simulator:
                 net.fb_kind, net.fb_src, net.fb_off, net.fb_scale, net.fb_plastic,
                 net.W, net.b, net.c, net.B, net.B_c, net.V, net.U, net.sig, net.phi, net.spikes,
                 net.pend_spk, net.pend_kg, net.pend_kgb, net.npend,
-                p.tau, p.eta, p.gamma, PHI_KINDS[p.phi], p.delay, p.n_classes, counts, layer_spikes)
+                p.tau, p.eta, p.gamma, PHI_KINDS[p.phi], p.delay, p.n_classes, counts, layer_spikes,
+                cap.units, cap.row_of_image, cap.spikes, cap.trace_units, cap.V, cap.phi)
             if train:
                 net.t = int(t_end)
         if train:
             check_finite(net)
         return counts, layer_spikes
+
+
+class _NoCapture:
+    """Zero-size recording buffers: the kernel records nothing."""
+
+    units = trace_units = row_of_image = np.zeros(0, dtype=np.int64)
+    spikes = np.zeros((0, 0), dtype=np.uint8)
+    V = phi = np.zeros((0, 0), dtype=np.float32)
+
+
+_NO_CAPTURE = _NoCapture()
 
 
 def check_finite(net) -> None:
