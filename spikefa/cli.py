@@ -1,4 +1,4 @@
-"""The ``spikefa`` command: list, run and benchmark experiments.
+"""The ``spikefa`` command: list, run, plot and benchmark experiments.
 
 Every error a user can cause (bad name, option, size, missing data) is printed as one
 line, ``spikefa: error: ...``, with exit status 2; never a traceback from inside a kernel.
@@ -37,6 +37,10 @@ def _cmd_run(args) -> int:
         val = getattr(args, key)
         if val is not None:
             sets.append(f"run.{key}={val!r}".replace("'", '"'))
+    if args.record:
+        if "record" not in exp.defaults():
+            raise SpikefaError(f"--record: experiment {args.experiment} has no spikes to record")
+        sets.append("record.enabled=true")
     cfg = config.build(exp.defaults(), args.config, sets + list(args.set or []))
     out = Path(args.out or Path("results") / args.experiment)
     result = exp.run(cfg, out, progress=not args.quiet, resume=args.resume)
@@ -50,6 +54,18 @@ def _cmd_bench(args) -> int:
 
     bench.run(threads=args.threads, images=args.images, repeats=args.repeats, rule=args.rule,
               feedback_dtype=args.feedback_dtype, data_dir=args.data_dir, overrides=args.set)
+    return 0
+
+
+def _cmd_plot(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")   # files only, never a window
+    from . import plots
+
+    window = int(args.window) if args.window is not None and args.window.lstrip("-").isdigit() else args.window
+    out = plots.plot_file(args.file, kind=args.kind, out=args.out, window=window, trace=args.trace)
+    print(f"wrote {out}")
     return 0
 
 
@@ -88,7 +104,20 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="output folder (default results/EXPERIMENT)")
     r.add_argument("--resume", action="store_true", help="continue from the output folder's last checkpoint")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--record", action="store_true",
+                   help="stream spike rasters and traces to OUT/rasters.h5 (the [record] section says what)")
     r.set_defaults(fn=_cmd_run)
+
+    pl = sub.add_parser("plot", help="draw a saved raster or result file to PNG",
+                        description="Draw rasters.h5 (Fig. 4 of [L16], rasters, traces) or results.h5 "
+                                    "(learning curve) to a PNG.")
+    pl.add_argument("file", help="a rasters.h5 or results.h5 written by spikefa run")
+    pl.add_argument("--kind", choices=["fig4", "raster", "traces", "learning"],
+                    help="default: fig4 for a raster file, learning for a result file")
+    pl.add_argument("--out", help="PNG to write (default FILE-KIND.png beside FILE)")
+    pl.add_argument("--window", help="window name or position (fig4: only it; raster, traces: default the last)")
+    pl.add_argument("--trace", type=int, default=0, help="fig4: which traced unit to show (default 0)")
+    pl.set_defaults(fn=_cmd_plot)
 
     b = sub.add_parser("bench", help="ms/step of the paper network: Numba engine vs dense NumPy")
     b.add_argument("--threads", type=_positive_int, default=1)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .. import checkpoint, config, data
+from .. import checkpoint, config, data, recording
 from ..engine.network import SpikingNetwork
 from ..engine.params import SpikingParams
 from ..engine.simulator import Simulator
@@ -48,6 +48,8 @@ RESUME_MAY_CHANGE = {"epochs", "threads", "data_dir", "chunk", "checkpoint_every
 
 def check_resumable(old: dict, new: dict, out) -> None:
     for sec, vals in new.items():
+        if sec == "record":   # what is recorded never changes the run
+            continue
         for key, val in vals.items():
             was = old.get(sec, {}).get(key)
             if key not in RESUME_MAY_CHANGE and was != val:
@@ -70,6 +72,7 @@ def build(cfg: dict) -> tuple:
 def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False) -> dict:
     """Train and test; write ``results.h5`` and ``checkpoint.npz`` into ``out_dir``."""
     r = cfg["run"]
+    recording.check(cfg)
     net, sim = build(cfg)
     X, y = data.load(r["dataset"], "train", data_dir=r["data_dir"] or None)
     Xt, yt = data.load(r["dataset"], "test", data_dir=r["data_dir"] or None)
@@ -94,6 +97,8 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False) -> dict
     res = ResultsWriter(out / "results.h5", NAME, cfg, seeds, mode="a" if resume else "w")
     for name in ("epoch", "heldout"):
         res.truncate(name, state.get(f"rows_{name}", 0))
+    rec = recording.open_recorder(cfg, net, out, NAME, seeds, total_images=r["epochs"] * len(X),
+                                  images_done=state["epoch"] * len(X) + state["pos"], resume=resume)
 
     n, chunk = len(X), r["chunk"]
     bar = tqdm(total=r["epochs"] * n, initial=state["epoch"] * n + state["pos"], unit="img",
@@ -106,9 +111,12 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False) -> dict
         wrong, seen = state.get("wrong", 0), state.get("seen", 0)
         while state["pos"] < n:
             idx = order[state["pos"]:state["pos"] + chunk]
+            cap = rec.capture(net.t, ep * n + state["pos"], X[idx], y[idx], idx) if rec else None
             t0 = time.perf_counter()
-            counts, spikes = sim.train(X[idx], y[idx])
+            counts, spikes = sim.train(X[idx], y[idx], capture=cap)
             dt = time.perf_counter() - t0
+            if cap is not None:
+                rec.write(cap)
             wrong += int(np.sum(np.argmax(counts, 1) != y[idx]))
             seen += len(idx)
             state["pos"] += len(idx)
@@ -126,6 +134,8 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False) -> dict
             if every and state["pos"] < n and (state["pos"] // every) > ((state["pos"] - len(idx)) // every):
                 state.update(epoch_time=time.perf_counter() - t_start, wrong=wrong, seen=seen,
                              rows_epoch=ep, rows_heldout=res.f["heldout"].shape[0] if "heldout" in res.f else 0)
+                if rec:
+                    rec.flush()   # rasters up to the checkpoint's step are on disk before it is
                 checkpoint.save(net, ckpt, state)
         train_time = time.perf_counter() - t_start
         t0 = time.perf_counter()
@@ -136,9 +146,13 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False) -> dict
                   f"{train_time:.0f} s training, {test_time:.0f} s testing)")
         state = {"epoch": ep + 1, "pos": 0, "epoch_time": 0.0, "test_error": test_err,
                  "rows_epoch": ep + 1, "rows_heldout": res.f["heldout"].shape[0] if "heldout" in res.f else 0}
+        if rec:
+            rec.flush()
         checkpoint.save(net, ckpt, state)
     bar.close()
     final = float(state.get("test_error", np.nan))
     res.summary(test_error=final, epochs=r["epochs"], steps=net.t)
     res.close()
+    if rec:
+        rec.close()
     return {"test_error": final, "epochs": r["epochs"], "out": str(out), "steps": net.t}
