@@ -5,7 +5,7 @@ Layer l computes ``a_l = h_{l-1} @ W_l + b_l`` and ``h_l = f_l(a_l)`` for a batc
 hidden layer is ``delta_l = (delta_src @ B_l^T) * f'(a_l)``, with ``B_l`` ``(n_l, n_src)``
 chosen by the feedback rule (``B_l = W_{l+1}`` is backprop). Updates::
 
-    W_l += -lr (h_{l-1}^T delta_l / batch + weight_decay W_l)
+    W_l  = (1 - lr weight_decay) W_l - lr h_{l-1}^T delta_l / batch
     b_l += -lr  mean(delta_l)
 """
 
@@ -144,17 +144,25 @@ class RateNetwork:
         return d
 
     def apply(self, h, deltas, lr=None, layers=None) -> None:
-        """Gradient-like step from the teaching signals; ``layers`` limits which learn."""
+        """Gradient-like step from the teaching signals; ``layers`` limits which learn.
+
+        In place (no full-size temporaries beyond the gradient itself): these matrices are
+        the whole cost of an online step.
+        """
         p = self.params
         lr = p.lr if lr is None else lr
         for l in (range(1, self.L + 1) if layers is None else layers):
-            if deltas[l] is None:
+            d = deltas[l]
+            if d is None:
                 continue
-            grad = h[l - 1].T @ deltas[l] / len(deltas[l]) + p.weight_decay * self.W[l]
-            self.W[l] -= lr * grad
+            if p.weight_decay:
+                self.W[l] *= 1.0 - lr * p.weight_decay
+            grad = h[l - 1].T @ d
+            grad *= lr / len(d)
+            self.W[l] -= grad
             if self.W_mask[l] is not None:
                 self.W[l] *= self.W_mask[l]
-            self.b[l] -= lr * deltas[l].mean(axis=0)
+            self.b[l] -= lr * d.mean(axis=0)
 
     def train_step(self, x, y, layers=None) -> None:
         """One update on a batch (x, y); ``layers`` limits which layers learn."""
