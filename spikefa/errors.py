@@ -19,3 +19,7 @@ class DataError(SpikefaError, OSError):
 
 class NumericalError(SpikefaError, FloatingPointError):
     """NaN or infinity appeared in potentials or weights."""
+
+
+class StorageError(SpikefaError, OSError):
+    """An output file cannot be written (full disk, read-only folder); earlier files are intact."""

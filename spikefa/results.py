@@ -3,10 +3,17 @@
 Layout of ``results.h5``::
 
     attrs:  format = "spikefa-results", version, experiment, config (JSON), seeds (JSON),
-            git_commit, created (ISO time)
-    /<name> one resizable dataset per series, appended row by row and flushed at once,
-            so a file from a killed run holds every row written before the kill.
-    /summary attrs: final figures (e.g. test_error) once the run ends.
+            git_commit, created (ISO time), resumed (ISO time of the last --resume)
+    /<name> one dataset per series (float64, one row per record), e.g. ``epoch``, ``heldout``;
+            whole arrays stored with ``put`` may have nested names (``curves/fa/nse``)
+    /summary attrs: final figures (e.g. test_error) once the run ends, or ``stopped``
+            (the reason) when it ended early.
+
+The writer keeps the series in memory and rewrites the whole (small) file atomically on
+every change (:func:`spikefa.fsutil.atomic_write`): a kill at any moment, even in the
+middle of a write, leaves a readable file holding every row written before, and a full
+disk leaves the previous file intact. ``results.h5`` belongs to this writer; bulk data
+(spike recordings) go to files of their own.
 """
 
 import datetime
@@ -19,6 +26,7 @@ import numpy as np
 
 from . import __version__
 from .errors import SpikefaError
+from .fsutil import atomic_write
 
 FORMAT = "spikefa-results"
 
@@ -32,44 +40,86 @@ def git_commit() -> str:
 
 
 class ResultsWriter:
-    """Append-only writer of one result file. ``append(name, row)`` adds one row."""
+    """Writer of one result file. ``append(name, row)`` adds one row and rewrites the file.
+
+    Parameters
+    ----------
+    path : path-like
+    experiment : str
+    config, seeds : dict
+        Stored as JSON attributes.
+    mode : {"w", "a"}
+        ``"w"`` starts a new file; ``"a"`` keeps the rows of an existing one (resume).
+
+    Raises
+    ------
+    StorageError
+        When the file cannot be written (the previous version stays as it was).
+    SpikefaError
+        When ``mode="a"`` and the existing file is not a readable result file.
+    """
 
     def __init__(self, path, experiment: str, config: dict, seeds: dict, mode: str = "w"):
         self.path = Path(path)
-        self.f = h5py.File(self.path, mode)
-        a = self.f.attrs
+        self.attrs: dict = {}
+        self.series: dict = {}
+        self.summary_attrs: dict = {}
         now = datetime.datetime.now().isoformat(timespec="seconds")
-        if mode == "w" or "format" not in a:
-            a["format"], a["experiment"], a["created"] = FORMAT, experiment, now
-        else:  # resumed: the config may differ in run length or threads; keep the latest
-            a["resumed"] = now
-        a["version"], a["git_commit"] = __version__, git_commit()
-        a["config"], a["seeds"] = json.dumps(config), json.dumps(seeds)
-        self.f.flush()
+        if mode == "a" and self.path.exists():
+            old = read_results(self.path)
+            self.attrs = old["attrs"]
+            self.summary_attrs = old["summary"]
+            self.series = {k: v for k, v in old.items() if k not in ("attrs", "config", "summary")}
+            self.attrs["resumed"] = now   # the config may differ in run length or threads; keep the latest
+        else:
+            self.attrs.update(format=FORMAT, experiment=experiment, created=now)
+        self.attrs.update(version=__version__, git_commit=git_commit(), config=json.dumps(config),
+                          seeds=json.dumps(seeds))
+        self._write()
+
+    def rows(self, name: str) -> int:
+        """Rows of series ``name`` (0 if it has none yet)."""
+        return len(self.series[name]) if name in self.series else 0
 
     def append(self, name: str, row) -> None:
-        row = np.atleast_1d(np.asarray(row, dtype=np.float64))
-        if name not in self.f:
-            self.f.create_dataset(name, shape=(0, row.size), maxshape=(None, row.size), dtype="f8",
-                                  chunks=(64, row.size))
-        d = self.f[name]
-        d.resize(d.shape[0] + 1, axis=0)
-        d[-1] = row
-        self.f.flush()
+        row = np.atleast_1d(np.asarray(row, dtype=np.float64)).reshape(1, -1)
+        old = self.series.get(name)
+        if old is not None and old.shape[1] != row.shape[1]:
+            raise ValueError(f"{name}: row of {row.shape[1]} values, the series has {old.shape[1]}")
+        self.series[name] = row if old is None else np.concatenate([old, row])
+        self._write()
+
+    def put(self, name: str, array) -> None:
+        """Store a whole array as dataset ``name`` (``a/b/c`` makes groups) and write the file."""
+        self.series[name] = np.asarray(array)
+        self._write()
 
     def truncate(self, name: str, rows: int) -> None:
         """Drop rows past ``rows`` (used when resuming from an earlier checkpoint)."""
-        if name in self.f and self.f[name].shape[0] > rows:
-            self.f[name].resize(rows, axis=0)
+        if self.rows(name) > rows:
+            self.series[name] = self.series[name][:rows]
+            self._write()
 
     def summary(self, **values) -> None:
-        g = self.f.require_group("summary")
-        for k, v in values.items():
-            g.attrs[k] = v
-        self.f.flush()
+        self.summary_attrs.update(values)
+        self._write()
 
     def close(self) -> None:
-        self.f.close()
+        """Nothing to do: every change is already on disk."""
+
+    def _write(self) -> None:
+        def write(tmp):
+            with h5py.File(tmp, "w") as f:
+                for k, v in self.attrs.items():
+                    f.attrs[k] = v
+                for name, arr in self.series.items():
+                    f.create_dataset(name, data=arr)
+                if self.summary_attrs:
+                    g = f.create_group("summary")
+                    for k, v in self.summary_attrs.items():
+                        g.attrs[k] = v
+
+        atomic_write(self.path, write, "result file")
 
 
 def read_results(path) -> dict:
@@ -82,9 +132,14 @@ def read_results(path) -> dict:
     with f:
         if f.attrs.get("format") != FORMAT:
             raise SpikefaError(f"{path}: not a spikefa result file (no format='{FORMAT}' attribute)")
-        out = {"attrs": dict(f.attrs), "config": json.loads(f.attrs["config"]),
-               "summary": dict(f["summary"].attrs) if "summary" in f else {}}
-        for name, d in f.items():
-            if isinstance(d, h5py.Dataset):
-                out[name] = d[()]
+        try:
+            out = {"attrs": dict(f.attrs), "config": json.loads(f.attrs["config"]),
+                   "summary": dict(f["summary"].attrs) if "summary" in f else {}}
+            def take(name, d):
+                if isinstance(d, h5py.Dataset):
+                    out[name] = d[()]
+
+            f.visititems(take)          # nested names too: curves/fa/nse
+        except (KeyError, ValueError, OSError) as e:
+            raise SpikefaError(f"{path}: damaged result file ({e})") from None
     return out
