@@ -43,7 +43,7 @@ def _cmd_run(args) -> int:
         sets.append("record.enabled=true")
     cfg = config.build(exp.defaults(), args.config, sets + list(args.set or []))
     out = Path(args.out or Path("results") / args.experiment)
-    result = exp.run(cfg, out, progress=not args.quiet, resume=args.resume)
+    result = exp.run(cfg, out, progress=not args.quiet, resume=args.resume, overwrite=args.overwrite)
     summary = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items())
     print(f"{args.experiment}: {summary}")
     return 0
@@ -103,6 +103,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--data-dir", help="folder with the IDX .gz files (default: $SPIKEFA_DATA, then the cache)")
     r.add_argument("--out", help="output folder (default results/EXPERIMENT)")
     r.add_argument("--resume", action="store_true", help="continue from the output folder's last checkpoint")
+    r.add_argument("--overwrite", action="store_true", help="replace a run already in the output folder")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--record", action="store_true",
                    help="stream spike rasters and traces to OUT/rasters.h5 (the [record] section says what)")

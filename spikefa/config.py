@@ -18,12 +18,18 @@ MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 def _parse_value(text: str):
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text  # a bare word is a string: rule=fa
 
 
+def _show(key) -> str:
+    """A key as it can be printed on one line (odd ones quoted)."""
+    key = str(key)
+    return key if key.isprintable() and key.strip() == key and key else repr(key)
+
+
 def _suggest(key, known) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
+    close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1)
     return f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(sorted(known))})"
 
 
@@ -32,9 +38,14 @@ def _check_type(where: str, old, new):
         ok = isinstance(old, bool) and isinstance(new, bool)
     elif isinstance(old, float):
         ok = isinstance(new, (int, float))
-        new = float(new) if ok else new
+        if ok:
+            try:
+                new = float(new)
+            except OverflowError:   # an integer beyond float range (1e400 written as digits)
+                raise ConfigError(f"{where}: {new} is out of range of a float") from None
     elif isinstance(old, list):
-        ok = isinstance(new, list) and all(isinstance(x, type(old[0])) for x in new) if old else isinstance(new, list)
+        # elements keep the type of the default's (True is an int to Python, not here)
+        ok = isinstance(new, list) and (not old or all(type(x) is type(old[0]) for x in new))
     elif old is None:
         ok = True
     else:
@@ -49,12 +60,12 @@ def merge(defaults: dict, updates: dict, origin: str = "config") -> dict:
     out = {sec: dict(vals) for sec, vals in defaults.items()}
     for sec, vals in updates.items():
         if sec not in out:
-            raise ConfigError(f"{origin}: unknown section [{sec}]{_suggest(sec, out)}")
+            raise ConfigError(f"{origin}: unknown section [{_show(sec)}]{_suggest(sec, out)}")
         if not isinstance(vals, dict):
-            raise ConfigError(f"{origin}: [{sec}] must be a table of key = value")
+            raise ConfigError(f"{origin}: [{_show(sec)}] must be a table of key = value")
         for key, val in vals.items():
             if key not in out[sec]:
-                raise ConfigError(f"{origin}: unknown field {sec}.{key}{_suggest(key, out[sec])}")
+                raise ConfigError(f"{origin}: unknown field {sec}.{_show(key)}{_suggest(key, out[sec])}")
             out[sec][key] = _check_type(f"{sec}.{key}", out[sec][key], val)
     return out
 
@@ -66,8 +77,14 @@ def load_toml(path) -> dict:
             return tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except OSError as e:       # a folder, no permission, ...
+        raise ConfigError(f"config file {path}: cannot read it ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
 
 
 def parse_overrides(defaults: dict, items) -> dict:
@@ -83,8 +100,8 @@ def parse_overrides(defaults: dict, items) -> dict:
         else:
             owners = [s for s, vals in defaults.items() if key in vals]
             if len(owners) != 1:
-                known = [k for vals in defaults.values() for k in vals]
-                raise ConfigError(f"--set {key}: " + ("ambiguous, write section.key" if owners
+                known = sorted({k for vals in defaults.values() for k in vals})
+                raise ConfigError(f"--set {_show(key)}: " + ("ambiguous, write section.key" if owners
                                                       else f"unknown field{_suggest(key, known)}"))
             sec, field = owners[0], key
         updates.setdefault(sec, {})[field] = _parse_value(text.strip())

@@ -64,6 +64,7 @@ DATASETS = {
 
 # IDX type code (third magic byte) -> big-endian dtype.
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_MAX_DIMS = 32  # NumPy 1 allows 32 dimensions, NumPy 2 64
 _VERIFIED: set = set()  # (path, mtime_ns, size, sha256) of files that passed verify_file
 
 
@@ -179,6 +180,9 @@ def read_idx(path) -> np.ndarray:
         raise DataError(f"{path} is not an IDX file: expected magic 0x000008NN (NN = number"
                         f" of dimensions), found {found}")
     ndim, header = raw[3], 4 + 4 * raw[3]
+    if ndim > _MAX_DIMS:   # the format allows 255, NumPy arrays have at most 64
+        raise DataError(f"{path} is not a usable IDX file: its header declares {ndim} dimensions,"
+                        f" more than the {_MAX_DIMS} an array can have")
     if len(raw) < header:
         raise DataError(f"{path} is truncated: expected a {header}-byte IDX header with"
                         f" {ndim} dimensions, found {len(raw)} bytes")
@@ -188,7 +192,10 @@ def read_idx(path) -> np.ndarray:
     if len(raw) - header != expected:
         raise DataError(f"{path} has dimensions {shape} of {dtype.name}, which need {expected}"
                         f" data bytes, but found {len(raw) - header} (truncated or corrupt)")
-    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    try:
+        return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    except ValueError as err:   # e.g. (0, 2**32 - 1, 2**32 - 1): no bytes, yet too big a shape
+        raise DataError(f"{path} has dimensions {shape}, which no array can have: {err}") from None
 
 
 def _download(name, dest: Path) -> None:

@@ -1,11 +1,27 @@
 """Parameters of the spiking network of [L16] (SPEC section 1), validated on creation."""
 
+import math
 from dataclasses import dataclass, fields
 
 from ..errors import ConfigError
 
 PHI_KINDS = {"tanh": 0, "sigmoid": 1}
 FEEDBACK_DTYPES = ("float32", "int8")
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_finite(v) -> bool:
+    """A real number (not a bool) that a float holds finitely (10**400 does not)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -54,11 +70,21 @@ class SpikingParams:
     feedback_dtype: str = "float32"
 
     def __post_init__(self):
-        object.__setattr__(self, "sizes", tuple(self.sizes))
+        try:
+            object.__setattr__(self, "sizes", tuple(self.sizes))
+        except TypeError:
+            raise ConfigError(f"sizes: expected a list of layer sizes, got {self.sizes!r}") from None
         sizes = self.sizes
-        if len(sizes) < 2 or not all(isinstance(n, int) and n > 0 for n in sizes):
+        if len(sizes) < 2 or not all(_is_int(n) and n > 0 for n in sizes):
             raise ConfigError(f"sizes: need at least 2 layers of positive integer size, got {list(sizes)}")
-        if self.n_classes < 1 or sizes[-1] % self.n_classes:
+        for name in ("n_classes", "steps_per_image", "test_steps"):
+            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
+                raise ConfigError(f"{name}: must be an integer >= 1, got {getattr(self, name)!r}")
+        for name in ("tau", "eta", "gamma", "w_init", "b_init", "input_max", "feedback_gain"):
+            v = getattr(self, name)
+            if not _is_finite(v):
+                raise ConfigError(f"{name}: must be a finite number, got {v!r}")
+        if sizes[-1] % self.n_classes:
             raise ConfigError(
                 f"sizes: the output layer ({sizes[-1]} units) must split evenly into "
                 f"n_classes = {self.n_classes} groups")
@@ -69,15 +95,18 @@ class SpikingParams:
                 raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.gamma < 1.0:
             raise ConfigError(f"gamma: weight decay per step must lie in [0, 1), got {self.gamma}")
-        for name in ("steps_per_image", "test_steps"):
-            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
-                raise ConfigError(f"{name}: must be an integer >= 1, got {getattr(self, name)}")
+        for name in ("w_init", "b_init"):     # weights are stored as float32
+            if getattr(self, name) > FLOAT32_MAX:
+                raise ConfigError(f"{name}: must be at most {FLOAT32_MAX:.4g} (weights are float32), "
+                                  f"got {getattr(self, name)}")
         if not 0.0 < self.input_max <= 1.0:
             raise ConfigError(f"input_max: must lie in (0, 1], got {self.input_max}")
-        if self.phi not in PHI_KINDS:
-            raise ConfigError(f"phi: unknown '{self.phi}', choose one of {sorted(PHI_KINDS)}")
-        if self.feedback_dtype not in FEEDBACK_DTYPES:
-            raise ConfigError(f"feedback_dtype: unknown '{self.feedback_dtype}', choose one of {list(FEEDBACK_DTYPES)}")
+        if not isinstance(self.delay, bool):
+            raise ConfigError(f"delay: must be true or false, got {self.delay!r}")
+        if not isinstance(self.phi, str) or self.phi not in PHI_KINDS:
+            raise ConfigError(f"phi: unknown {self.phi!r}, choose one of {sorted(PHI_KINDS)}")
+        if not isinstance(self.feedback_dtype, str) or self.feedback_dtype not in FEEDBACK_DTYPES:
+            raise ConfigError(f"feedback_dtype: unknown {self.feedback_dtype!r}, choose one of {list(FEEDBACK_DTYPES)}")
 
     @property
     def n_layers(self) -> int:

@@ -5,18 +5,21 @@ images; after each epoch the whole test set is shown with plasticity off and eac
 assigned the class whose group of output units spiked most. [L16] reports 1.8 % test error.
 """
 
+import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from .. import checkpoint, config, data, recording
+from .. import checkpoint, config, data, fsutil, recording
 from ..engine.network import SpikingNetwork
 from ..engine.params import SpikingParams
-from ..engine.simulator import Simulator
-from ..errors import ConfigError
+from ..engine.simulator import BACKENDS, Simulator
+from ..errors import ConfigError, NumericalError, SpikefaError, StorageError
 from ..results import ResultsWriter, read_results
+from ..rules import get_rule
 
 NAME = "lillicrap2016-spiking"
 DESCRIPTION = "spiking 784-1500x3-1000 network of [L16] Fig. 4 trained online on MNIST (paper: 1.8 % test error)"
@@ -28,18 +31,78 @@ def defaults() -> dict:
     return config.load_toml(config.MODELS_DIR / "lillicrap2016.toml")
 
 
-def check_run(r: dict, n_train: int, n_test: int) -> None:
-    """Range checks of the [run] section, each naming its field."""
-    for key in ("epochs", "train_images", "test_images", "chunk", "eval_images"):
+# training images, test images, pixels per image and classes of each data set, so that a
+# configuration is checked against its data set before the data are loaded
+DATASET_SHAPES = {"mnist": (60000, 10000, 784, 10), "fashion-mnist": (60000, 10000, 784, 10)}
+
+
+def check_run(r: dict, n_train: int | None = None, n_test: int | None = None) -> None:
+    """Range checks of the [run] section, each naming its field; needs no data."""
+    import numba
+
+    for key in ("epochs", "train_images", "test_images", "chunk", "eval_images", "threads"):
         if r[key] < 1:
             raise ConfigError(f"run.{key}: must be >= 1, got {r[key]}")
     for key in ("eval_every", "checkpoint_every"):
         if r[key] < 0:
             raise ConfigError(f"run.{key}: must be >= 0, got {r[key]}")
+    if not 0 <= r["seed"] < 2**32:
+        raise ConfigError(f"run.seed: must be an integer in [0, 2**32), got {r['seed']}")
+    if r["spike_seed"] != -1 and not 0 <= r["spike_seed"] < 2**32:
+        raise ConfigError(f"run.spike_seed: must be -1 (derived from seed) or in [0, 2**32), got {r['spike_seed']}")
+    if r["backend"] not in BACKENDS:
+        raise ConfigError(f"run.backend: unknown {r['backend']!r}, choose one of {', '.join(BACKENDS)} "
+                          "(brian2: not installed in this version)")
+    top = numba.config.NUMBA_NUM_THREADS
+    if r["threads"] > top:
+        raise ConfigError(f"run.threads: must be an integer in [1, {top}] on this machine, got {r['threads']}")
+    get_rule(r["rule"])
+    if r["dataset"] not in DATASET_SHAPES:
+        raise ConfigError(f"run.dataset: unknown {r['dataset']!r}, choose one of {', '.join(DATASET_SHAPES)}")
+    known_train, known_test = DATASET_SHAPES[r["dataset"]][:2]
+    n_train = known_train if n_train is None else n_train
+    n_test = known_test if n_test is None else n_test
     if r["train_images"] > n_train:
         raise ConfigError(f"run.train_images: the {r['dataset']} training set has {n_train} images, asked for {r['train_images']}")
     if r["test_images"] > n_test:
         raise ConfigError(f"run.test_images: the {r['dataset']} test set has {n_test} images, asked for {r['test_images']}")
+
+
+def state_bytes(p: SpikingParams) -> int:
+    """Upper bound of a network's memory (and checkpoint size) in bytes, before building it.
+
+    Forward weights in float32, feedback matrices at most one (n_l, max n_above) block per
+    hidden layer, and about 130 bytes of per-unit state (potentials, pending plasticity).
+    """
+    n = p.sizes
+    weights = sum(n[l - 1] * n[l] for l in range(1, len(n)))
+    feedback = sum(n[l] * max(n[l + 1:]) for l in range(1, len(n) - 1))
+    return 4 * (weights + feedback) + 130 * sum(n)
+
+
+def validate(cfg: dict) -> SpikingParams:
+    """Every check of a configuration that needs neither data nor disk, each error naming its field.
+
+    Called before anything is loaded, allocated or written. Raises ConfigError.
+    """
+    p = SpikingParams(**cfg["network"])
+    r = cfg["run"]
+    check_run(r)
+    _, _, pixels, classes = DATASET_SHAPES[r["dataset"]]
+    if p.sizes[0] != pixels:
+        raise ConfigError(f"network.sizes: the input layer has {p.sizes[0]} units but {r['dataset']} images "
+                          f"have {pixels} pixels")
+    if p.n_classes != classes:
+        raise ConfigError(f"network.n_classes: {r['dataset']} has {classes} classes, not {p.n_classes}")
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        ram = None
+    need = state_bytes(p)
+    if ram and need > ram:
+        raise ConfigError(f"network.sizes: {p.sizes} needs about {need / 2**30:.1f} GiB of memory, "
+                          f"this machine has {ram / 2**30:.1f} GiB")
+    return p
 
 
 # fields that may change when a run is resumed; any other change means another run
@@ -69,11 +132,48 @@ def build(cfg: dict) -> tuple:
     return net, Simulator(net, backend=r["backend"], threads=r["threads"])
 
 
-def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False) -> dict:
-    """Train and test; write ``results.h5`` and ``checkpoint.npz`` into ``out_dir``."""
+def _kept(state: dict, t: int, ckpt) -> str:
+    where = (f"end of epoch {state['epoch']}" if state["pos"] == 0
+             else f"epoch {state['epoch'] + 1}, image {state['pos']}")
+    return f"the last good checkpoint ({where}, step {t}) is kept in {ckpt}"
+
+
+def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwrite: bool = False) -> dict:
+    """Train and test; write ``results.h5`` and ``checkpoint.npz`` into ``out_dir``.
+
+    Order of work: every configuration check (:func:`validate`, then building the network,
+    which checks the rule), then the output folder (writable, free space for a checkpoint,
+    an earlier run there), then the data, then training. So a mistake is reported before
+    anything is loaded or written. ``resume`` continues from ``out_dir/checkpoint.npz``
+    (bit for bit: same weights, errors and rates as an uninterrupted run); without it an
+    existing run in ``out_dir`` is only replaced when ``overwrite`` is given.
+    See docs/reliability.md.
+    """
     r = cfg["run"]
+    validate(cfg)
     recording.check(cfg)
     net, sim = build(cfg)
+    out = fsutil.prepare_folder(out_dir)
+    ckpt, res_path = out / "checkpoint.npz", out / "results.h5"
+    for f in (ckpt, res_path):
+        fsutil.remove_stale_tmp(f)      # a kill in the middle of a write; the file itself is intact
+    if resume and not ckpt.exists():
+        print(f"spikefa: no checkpoint in {out}; starting from the beginning", file=sys.stderr)
+        resume = False
+    if not resume and not overwrite and ckpt.exists():
+        raise ConfigError(f"{out} already holds a run (checkpoint.npz): continue it with --resume, "
+                          "replace it with --overwrite, or choose another --out")
+    fsutil.check_free_space(out, checkpoint.nbytes(net) + 2**20, "a checkpoint")
+    seeds = {"seed_weights": net.seed_weights, "seed_spikes": net.seed_spikes}
+    state = {"epoch": 0, "pos": 0, "epoch_time": 0.0}
+    if resume:
+        if not res_path.exists():
+            raise SpikefaError(f"--resume: {ckpt} exists but {res_path} does not; restore it, or start "
+                               "again with --overwrite")
+        check_resumable(read_results(res_path)["config"], cfg, out)
+        state = checkpoint.load(net, ckpt)
+    last_good = _kept(state, net.t, ckpt) if resume else "no checkpoint was written yet"
+
     X, y = data.load(r["dataset"], "train", data_dir=r["data_dir"] or None)
     Xt, yt = data.load(r["dataset"], "test", data_dir=r["data_dir"] or None)
     check_run(r, len(X), len(Xt))
@@ -84,23 +184,25 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False) -> dict
         raise ConfigError(f"network.n_classes: {r['dataset']} has {int(y.max()) + 1} classes, "
                           f"not {net.params.n_classes}")
     X, y, Xt, yt = X[:r["train_images"]], y[:r["train_images"]], Xt[:r["test_images"]], yt[:r["test_images"]]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = out / "checkpoint.npz"
-    seeds = {"seed_weights": net.seed_weights, "seed_spikes": net.seed_spikes}
 
-    state = {"epoch": 0, "pos": 0, "epoch_time": 0.0}
-    resume = resume and ckpt.exists() and (out / "results.h5").exists()
-    if resume:
-        check_resumable(read_results(out / "results.h5")["config"], cfg, out)
-        state = checkpoint.load(net, ckpt)
-    res = ResultsWriter(out / "results.h5", NAME, cfg, seeds, mode="a" if resume else "w")
-    for name in ("epoch", "heldout"):
+    res = ResultsWriter(res_path, NAME, cfg, seeds, mode="a" if resume else "w")
+    for name in ("epoch", "heldout"):   # rows written after the checkpoint are written again
         res.truncate(name, state.get(f"rows_{name}", 0))
     rec = recording.open_recorder(cfg, net, out, NAME, seeds, total_images=r["epochs"] * len(X),
                                   images_done=state["epoch"] * len(X) + state["pos"], resume=resume)
 
+    def save_checkpoint(state):
+        """The one place checkpoints are written. Anything JSON-able in ``state`` is saved
+        with the network and comes back from ``checkpoint.load`` on --resume: a recorder
+        keeps its file offsets in ``state["recorder"]`` (flush its file before this call)."""
+        nonlocal last_good
+        if rec:
+            rec.flush()   # rasters up to the checkpoint's step are on disk before it is
+        checkpoint.save(net, ckpt, state)
+        last_good = _kept(state, net.t, ckpt)
+
     n, chunk = len(X), r["chunk"]
+    every, eval_every = r["checkpoint_every"], r["eval_every"]
     bar = tqdm(total=r["epochs"] * n, initial=state["epoch"] * n + state["pos"], unit="img",
                disable=not progress, dynamic_ncols=True, desc=NAME)
     last_err = np.nan
@@ -110,10 +212,26 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False) -> dict
         t_start = time.perf_counter() - state["epoch_time"]
         wrong, seen = state.get("wrong", 0), state.get("seen", 0)
         while state["pos"] < n:
-            idx = order[state["pos"]:state["pos"] + chunk]
-            cap = rec.capture(net.t, ep * n + state["pos"], X[idx], y[idx], idx) if rec else None
+            # a chunk ends at the next checkpoint and held-out evaluation, so both happen at
+            # exact multiples of their periods whatever the chunk size (chunking changes nothing else)
+            pos = state["pos"]
+            stop = min(n, pos + chunk)
+            if every:
+                stop = min(stop, (pos // every + 1) * every)
+            if eval_every:
+                stop = min(stop, pos + eval_every - (ep * n + pos) % eval_every)
+            idx = order[pos:stop]
+            cap = rec.capture(net.t, ep * n + pos, X[idx], y[idx], idx) if rec else None
             t0 = time.perf_counter()
-            counts, spikes = sim.train(X[idx], y[idx], capture=cap)
+            try:
+                counts, spikes = sim.train(X[idx], y[idx], capture=cap)
+            except NumericalError as e:
+                bar.close()
+                try:
+                    res.summary(stopped=f"{e}")
+                except StorageError:
+                    pass
+                raise NumericalError(f"{e}; {last_good}") from None
             dt = time.perf_counter() - t0
             if cap is not None:
                 rec.write(cap)
@@ -121,7 +239,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False) -> dict
             seen += len(idx)
             state["pos"] += len(idx)
             images_seen = ep * n + state["pos"]
-            if r["eval_every"] and (images_seen // r["eval_every"]) > ((images_seen - len(idx)) // r["eval_every"]):
+            if eval_every and (images_seen // eval_every) > ((images_seen - len(idx)) // eval_every):
                 m = min(r["eval_images"], len(Xt))
                 last_err = error_rate(sim.test(Xt[:m])[0], yt[:m])
                 res.append("heldout", [images_seen, last_err])
@@ -130,13 +248,10 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False) -> dict
                             train_err=f"{wrong / seen:.3f}", heldout=f"{last_err:.3f}",
                             rates="/".join(f"{x:.2f}" for x in rates[1:]), refresh=False)
             bar.update(len(idx))
-            every = r["checkpoint_every"]
             if every and state["pos"] < n and (state["pos"] // every) > ((state["pos"] - len(idx)) // every):
                 state.update(epoch_time=time.perf_counter() - t_start, wrong=wrong, seen=seen,
-                             rows_epoch=ep, rows_heldout=res.f["heldout"].shape[0] if "heldout" in res.f else 0)
-                if rec:
-                    rec.flush()   # rasters up to the checkpoint's step are on disk before it is
-                checkpoint.save(net, ckpt, state)
+                             rows_epoch=ep, rows_heldout=res.rows("heldout"))
+                save_checkpoint(state)
         train_time = time.perf_counter() - t_start
         t0 = time.perf_counter()
         test_err = error_rate(sim.test(Xt)[0], yt)
@@ -145,10 +260,8 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False) -> dict
         bar.write(f"epoch {ep + 1}: test error {100 * test_err:.2f} %  (train {100 * wrong / max(seen, 1):.2f} %, "
                   f"{train_time:.0f} s training, {test_time:.0f} s testing)")
         state = {"epoch": ep + 1, "pos": 0, "epoch_time": 0.0, "test_error": test_err,
-                 "rows_epoch": ep + 1, "rows_heldout": res.f["heldout"].shape[0] if "heldout" in res.f else 0}
-        if rec:
-            rec.flush()
-        checkpoint.save(net, ckpt, state)
+                 "rows_epoch": ep + 1, "rows_heldout": res.rows("heldout")}
+        save_checkpoint(state)
     bar.close()
     final = float(state.get("test_error", np.nan))
     res.summary(test_error=final, epochs=r["epochs"], steps=net.t)
