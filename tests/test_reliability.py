@@ -551,3 +551,17 @@ def _assert_prefix_if_checkpoint(out, reference):
         _assert_prefix(out, reference)
     else:
         read_results(out / "results.h5")
+
+
+def test_resume_accepts_fields_added_since_at_their_default():
+    """A run started by an older spikefa lacks newer fields: they must keep their default."""
+    from spikefa import config
+    from spikefa.errors import ConfigError
+    from spikefa.experiments import lillicrap2016_spiking as l16
+
+    d = l16.defaults()
+    old = {s: dict(v) for s, v in d.items() if s in ("network", "run")}
+    del old["run"]["eval_images"]
+    l16.check_resumable(old, config.build(d, overrides=["run.epochs=30"]), "OUT")
+    with pytest.raises(ConfigError, match=r"run\.eval_images is 5 but the run in OUT used 1000"):
+        l16.check_resumable(old, config.build(d, overrides=["run.eval_images=5"]), "OUT")

@@ -110,11 +110,15 @@ RESUME_MAY_CHANGE = {"epochs", "threads", "data_dir", "chunk", "checkpoint_every
 
 
 def check_resumable(old: dict, new: dict, out) -> None:
+    """Refuse to resume the run in ``out`` (configured as ``old``) with a configuration that
+    would change its results; a field added to spikefa since (absent from ``old``) must keep
+    its default, which is how the older version behaved."""
+    base = defaults()
     for sec, vals in new.items():
         if sec == "record":   # what is recorded never changes the run
             continue
         for key, val in vals.items():
-            was = old.get(sec, {}).get(key)
+            was = old.get(sec, {}).get(key, base.get(sec, {}).get(key))
             if key not in RESUME_MAY_CHANGE and was != val:
                 raise ConfigError(f"--resume: {sec}.{key} is {val!r} but the run in {out} used {was!r}; "
                                   "resume with the same configuration or choose another --out")
