@@ -28,6 +28,15 @@ def _rule_color(rule, i):
     return RULE_COLORS.get(str(rule).lower(), f"C{i % 10}")
 
 
+def _empty(ax):
+    """A window with no rows yet (a live or killed run's file): say so, no ticks."""
+    ax.text(0.5, 0.5, "no recorded steps (yet)", ha="center", va="center", transform=ax.transAxes, color="0.4",
+            fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
 # ----- building blocks of Fig. 4 -----
 def plot_raster(ax, steps, spikes, *, units=None, group=None, labels=None, image_steps=None,
                 steps_per_image=None, ylabel=None):
@@ -53,9 +62,7 @@ def plot_raster(ax, steps, spikes, *, units=None, group=None, labels=None, image
     spikes = np.asarray(spikes, dtype=bool)
     R = spikes.shape[1]
     if len(steps) == 0 or R == 0:
-        ax.text(0.5, 0.5, "no recorded steps", ha="center", va="center", transform=ax.transAxes, color="0.4")
-        ax.set_yticks([])
-        return ax
+        return _empty(ax)
     x0, x1 = steps[0], steps[-1] + 1
     ax.imshow(spikes.T, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
               extent=(x0, x1, R, 0))
@@ -116,8 +123,7 @@ def plot_trace(ax, steps, values, *, color=V_COLOR, ylabel=None, title=None, zer
     """One unit's signal over steps (PSP V or modulatory signal phi(U)), as a step curve."""
     steps = np.asarray(steps)
     if len(steps) == 0:
-        ax.text(0.5, 0.5, "no recorded steps", ha="center", va="center", transform=ax.transAxes, color="0.4")
-        return ax
+        return _empty(ax)
     ax.step(steps, values, where="post", color=color, lw=1.0)
     if zero_line:
         ax.axhline(0, color="0.6", lw=0.5, zorder=0)

@@ -84,7 +84,7 @@ def test_building_blocks_take_an_axes_and_return_it(raster):
     assert len(axes[0].patches) == 4 and len(axes[1].images) == 4
     np.testing.assert_array_equal(axes[2].lines[0].get_xdata(), s)
     assert plots.plot_raster(axes[3], np.zeros(0, int), np.zeros((0, 5), bool)) is axes[3]   # an empty window
-    assert axes[3].texts[0].get_text() == "no recorded steps"
+    assert axes[3].texts[0].get_text() == "no recorded steps (yet)"
 
 
 RESULTS = {"config": {"run": {"train_images": 60000}},
