@@ -5,6 +5,7 @@ images; after each epoch the whole test set is shown with plasticity off and eac
 assigned the class whose group of output units spiked most. [L16] reports 1.8 % test error.
 """
 
+import difflib
 import os
 import sys
 import time
@@ -19,7 +20,7 @@ from ..engine.params import SpikingParams
 from ..engine.simulator import BACKENDS, Simulator
 from ..errors import ConfigError, NumericalError, SpikefaError, StorageError
 from ..results import ResultsWriter, read_results
-from ..rules import get_rule
+from ..rules import rule_names
 
 NAME = "lillicrap2016-spiking"
 DESCRIPTION = "spiking 784-1500x3-1000 network of [L16] Fig. 4 trained online on MNIST (paper: 1.8 % test error)"
@@ -56,7 +57,12 @@ def check_run(r: dict, n_train: int | None = None, n_test: int | None = None) ->
     top = numba.config.NUMBA_NUM_THREADS
     if r["threads"] > top:
         raise ConfigError(f"run.threads: must be an integer in [1, {top}] on this machine, got {r['threads']}")
-    get_rule(r["rule"])
+    if r["rule"] not in rule_names():
+        close = difflib.get_close_matches(r["rule"], rule_names(), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ConfigError(f"run.rule: unknown {r['rule']!r}{hint}; known rules: {', '.join(rule_names())}")
+    if not r["data_dir"].isprintable() or "\0" in r["data_dir"]:
+        raise ConfigError(f"run.data_dir: {r['data_dir']!r} is not a usable folder name")
     if r["dataset"] not in DATASET_SHAPES:
         raise ConfigError(f"run.dataset: unknown {r['dataset']!r}, choose one of {', '.join(DATASET_SHAPES)}")
     known_train, known_test = DATASET_SHAPES[r["dataset"]][:2]
