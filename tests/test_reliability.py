@@ -528,7 +528,8 @@ def test_checkpoint_rejects_mismatched_network(tmp_path):
 def test_many_random_kills_then_resume_is_bit_identical(reference, tmp_path, seed):
     """Kill at uniformly random times (imports, data loading, training, writes) until done.
 
-    About 40 s each: a (re)started run is killed after 0-3 s (12 times at most), so most starts die.
+    About 20-40 s each: a (re)started run is killed after 0-3 s (12 times at most) unless it
+    finished by then, so the kills land anywhere from the imports to the last epoch's test.
     """
     rnd = random.Random(seed)
     out, kills = tmp_path / "m", 0
@@ -544,7 +545,7 @@ def test_many_random_kills_then_resume_is_bit_identical(reference, tmp_path, see
             continue
         assert p.returncode == 0, p.communicate()
         break
-    assert kills >= 2
+    assert kills >= 1
     assert_same(snapshot(out), reference)
 
 
