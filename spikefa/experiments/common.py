@@ -24,8 +24,7 @@ def stack_runs(runs: list) -> dict:
 def save_curves(res, group: str, curves: dict) -> None:
     """Store every array of ``curves`` as ``group/key`` in a result file (written at once)."""
     for k, v in curves.items():
-        res.series[f"{group}/{k}"] = np.asarray(v, dtype=np.float64)
-    res._write()
+        res.put(f"{group}/{k}", np.asarray(v, dtype=np.float64))
 
 
 def mean_sd(x) -> tuple:
