@@ -6,6 +6,7 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 
+from ..errors import ConfigError  # noqa: E402
 from ..rules import get_rule  # noqa: E402
 
 
@@ -14,6 +15,19 @@ def check_rules(names) -> list:
     for name in names:
         get_rule(name)
     return list(names)
+
+
+def seed_list(r: dict) -> list:
+    """The seeds a rate experiment runs: ``run.first_seed``, ``first_seed + 1``, ... (``run.seeds`` of them).
+
+    ``first_seed`` lets ``spikefa sweep`` give each point one seed of its own
+    (``run.seeds = 1``, ``run.first_seed = s``); seed s draws the same task, network and
+    example order whichever way it is run.
+    """
+    first = r.get("first_seed", 0)
+    if first < 0:
+        raise ConfigError(f"run.first_seed must be >= 0, got {first}")
+    return list(range(first, first + r["seeds"]))
 
 
 def stack_runs(runs: list) -> dict:

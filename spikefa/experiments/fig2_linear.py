@@ -17,7 +17,7 @@ from ..metrics import nse
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import band, check_rules, mean_sd, save_curves, stack_runs
+from .common import band, check_rules, mean_sd, save_curves, seed_list, stack_runs
 
 NAME = "fig2-linear"
 DESCRIPTION = "[L16] Fig. 2: linear 30-20-10 net, shallow / node perturbation / BP / FA, NSE and delta angle"
@@ -47,12 +47,13 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
         raise ConfigError("run.seeds, run.examples and run.record_every must be >= 1")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    res = ResultsWriter(out / "results.h5", NAME, cfg, {"seeds": list(range(r["seeds"]))})
+    seeds = seed_list(r)
+    res = ResultsWriter(out / "results.h5", NAME, cfg, {"seeds": seeds})
     curves, summary = {}, {}
     bar = tqdm(total=len(rules) * r["seeds"] * r["examples"], unit="ex", disable=not progress, desc=NAME)
     for rule in rules:
         runs = []
-        for seed in range(r["seeds"]):
+        for seed in seeds:
             p = RateParams(**cfg["network"], lr=cfg["lr"][rule])
             n_in, n_out = p.sizes[0], p.sizes[-1]
             X, Y, Xt, Yt = task(seed, n_in, n_out, 5000, r["test_examples"])

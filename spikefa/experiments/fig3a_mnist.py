@@ -17,7 +17,7 @@ from ..metrics import error_rate
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import band, check_rules, mean_sd, save_curves, stack_runs
+from .common import band, check_rules, mean_sd, save_curves, seed_list, stack_runs
 
 NAME = "fig3a-mnist"
 DESCRIPTION = "[L16] Fig. 3a,b: MNIST 784-1000-10 logistic, BP / FA / shallow / FA 50 % sparse; delta angles"
@@ -52,13 +52,14 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     probe = (Xt[:r["probe_images"]], np.eye(n_cls)[yt[:r["probe_images"]]])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    res = ResultsWriter(out / "results.h5", NAME, cfg, {"seeds": list(range(r["seeds"]))})
+    seeds = seed_list(r)
+    res = ResultsWriter(out / "results.h5", NAME, cfg, {"seeds": seeds})
     n_ex = r["epochs"] * len(X)
     bar = tqdm(total=len(conds) * r["seeds"] * n_ex, unit="ex", disable=not progress, desc=NAME, smoothing=0.05)
     curves, summary = {}, {}
     for cond, rule, sparsity in conds:
         runs = []
-        for seed in range(r["seeds"]):
+        for seed in seeds:
             p = RateParams(**{**cfg["network"], "sparsity": sparsity})
             net = RateNetwork(p, rule, seed=seed)
             last = [0]

@@ -6,7 +6,9 @@ x ~ U[-1, 1]^30) to targets. Two students with tanh hidden units and linear outp
 it: 30-20-10 (one hidden layer) and 30-20-10-10 (two, the teacher's shape), each with BP
 and with FA (fixed B ~ U[-0.5, 0.5]). Expected: the four-layer student ends with a lower
 test NSE than the three-layer one, for BP and for FA; over n seeds a two-sample t-test
-(Welch's, two-sided) tells whether the difference is more than chance.
+(Welch's, two-sided) tells whether the difference is more than chance. A run of one
+seed (``run.seeds = 1``, as each point of ``spikefa sweep --seeds N`` is) skips the test:
+the sweep tests across its points.
 """
 
 from pathlib import Path
@@ -21,7 +23,7 @@ from ..metrics import nse
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import band, check_rules, mean_sd, save_curves, stack_runs
+from .common import band, check_rules, mean_sd, save_curves, seed_list, stack_runs
 
 NAME = "fig3d-deep"
 DESCRIPTION = "[L16] Fig. 3d: 30-20-10 vs 30-20-10-10 tanh nets fit a random deep teacher, BP and FA, t-test"
@@ -62,8 +64,6 @@ def _check(cfg) -> list:
     for key in ("seeds", "examples", "batch", "record_every", "train_examples", "test_examples"):
         if r[key] < 1:
             raise ConfigError(f"run.{key} must be >= 1, got {r[key]}")
-    if r["seeds"] < 2:
-        raise ConfigError("run.seeds must be >= 2 (the t-test needs a spread)")
     for d in DEPTHS:
         if net[d][0] != tgt["sizes"][0] or net[d][-1] != tgt["sizes"][-1]:
             raise ConfigError(f"network.{d} = {net[d]}: input and output sizes must match target.sizes "
@@ -83,7 +83,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     shared = {k: v for k, v in netc.items() if k not in DEPTHS}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    seeds = list(range(r["seeds"]))
+    seeds = seed_list(r)
     res = ResultsWriter(out / "results.h5", NAME, cfg, {"seeds": seeds})
     curves, final = {}, {}
     bar = tqdm(total=len(rules) * len(DEPTHS) * r["seeds"] * r["examples"], unit="ex",
@@ -117,6 +117,10 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     bar.close()
     tests = {}
     for rule in rules:
+        # one seed (a point of `spikefa sweep`, which tests across points) has no spread to test
+        if len(seeds) < 2:
+            tests[rule] = (np.nan, np.nan)
+            continue
         t = stats.ttest_ind(final[f"{rule}_deep"], final[f"{rule}_shallow"], equal_var=False)
         tests[rule] = (float(t.statistic), float(t.pvalue))
     summary = {cond: mean_sd(v) for cond, v in final.items()}

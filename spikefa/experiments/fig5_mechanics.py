@@ -33,7 +33,7 @@ from ..metrics import angle, nse, row_angles
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import band, check_rules, mean_sd, save_curves, stack_runs
+from .common import band, check_rules, mean_sd, save_curves, seed_list, stack_runs
 
 NAME = "fig5-mechanics"
 DESCRIPTION = "[L16] Fig. 5: 20-1000-20 tanh net, quadratic target; W vs B^T angle and the three-phase test"
@@ -114,7 +114,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     sizes = cfg["network"]["sizes"]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    seeds = list(range(r["seeds"]))
+    seeds = seed_list(r)
     res = ResultsWriter(out / "results.h5", NAME, cfg, {"seeds": seeds})
     bar = tqdm(total=r["seeds"] * (r["examples"] + sum(r["phase_examples"])), unit="ex",
                disable=not progress, desc=NAME)

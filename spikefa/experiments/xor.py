@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import check_rules, mean_sd, save_curves, stack_runs
+from .common import check_rules, mean_sd, save_curves, seed_list, stack_runs
 
 NAME = "xor"
 DESCRIPTION = "XOR with a 2-16-1 ReLU net: fraction of seeds reaching 100 % with random feedback (fa) and bp"
@@ -63,7 +63,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
         raise ConfigError(f"network.sizes: XOR needs 2 inputs and 1 output, got {netc['sizes']}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    seeds = list(range(r["seeds"]))
+    seeds = seed_list(r)
     res = ResultsWriter(out / "results.h5", NAME, cfg, {"seeds": seeds})
     curves, solved_at, summary = {}, {}, {}
     bar = tqdm(total=len(rules) * r["seeds"] * r["examples"], unit="ex", disable=not progress, desc=NAME)
