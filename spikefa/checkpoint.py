@@ -26,7 +26,7 @@ import numpy as np
 from .errors import SpikefaError
 from .fsutil import atomic_write
 
-STATE = ("W", "b", "c", "B", "B_c", "V", "U", "sig", "phi", "spikes", "pend_spk", "pend_kg", "pend_kgb")
+STATE = ("W", "b", "c", "B", "B_c", "V", "U", "sig", "phi", "spikes", "pend_spk", "pend_kg", "pend_kgb", "R_bar")
 
 
 def save(net, path, extra: dict) -> None:
@@ -62,7 +62,7 @@ def load(net, path) -> dict:
             arrays = {}
             for k in STATE:
                 arr = getattr(net, k)
-                if k.startswith("pend_") and k not in z:  # written before lazy plasticity: none pending
+                if (k.startswith("pend_") or k == "R_bar") and k not in z:  # from an older version: zero
                     arrays[k] = np.zeros_like(arr)
                     continue
                 a = z[k]

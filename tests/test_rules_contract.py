@@ -83,7 +83,7 @@ def _spiking_rules():
 
 
 def test_spiking_forms_exist_for_the_core_rules():
-    assert {"bp", "fa", "dfa", "ss", "kp", "shallow"} <= set(_spiking_rules())
+    assert {"bp", "fa", "dfa", "ss", "kp", "shallow", "np"} <= set(_spiking_rules())
 
 
 @pytest.mark.parametrize("rule", _spiking_rules())

@@ -125,7 +125,8 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                W, b, c, B, B_c, V, U, sig, phi, spikes,
                pend_spk, pend_kg, pend_kgb, npend,
                tau, eta, gamma, phi_kind, delay, n_classes, counts, layer_spikes,
-               rec_units, rec_row, rec_spk, tr_units, tr_V, tr_phi):
+               rec_units, rec_row, rec_spk, tr_units, tr_V, tr_phi,
+               reward_mode, reward_rate, R_bar):
     """Show each image for ``steps`` steps, from global step ``t0``.
 
     Returns ``(t, npend)``: the next global step and the number of pending plasticity
@@ -250,6 +251,15 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                 u = decay * U[base + j] + (y - spikes[cur, base + j])
                 U[base + j] = u
                 phi[cur, base + j] = _phi(u, phi_kind)
+            adv = 0.0
+            if reward_mode:  # node perturbation: reward relative to its running mean
+                R = 0.0
+                for j in range(n[L]):
+                    y = 1.0 if j // group == label else 0.0
+                    R -= (y - spikes[cur, base + j]) ** 2
+                R /= n[L]
+                adv = R - R_bar[0]
+                R_bar[0] += reward_rate * adv
             phi_in = phi[pre]
             phi_out = phi[cur]
             for l in range(L - 1, 0, -1):
@@ -300,7 +310,10 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                 pk = pend_kg[npend, base:base + nout]
                 for j in range(nout):
                     s = sig[base + j]
-                    g[j] = phi_out[base + j] * s * (1.0 - s)
+                    if reward_mode:  # REINFORCE: the unit's own sampling noise is the perturbation
+                        g[j] = adv * (spikes[cur, base + j] - s)
+                    else:
+                        g[j] = phi_out[base + j] * s * (1.0 - s)
                     pk[j] = k * g[j]
                     b[base + j] += pk[j]
                 if fb_plastic[l - 1]:  # Kolen-Pollack: B_{l-1} shares W_l's update and decay

@@ -79,6 +79,10 @@ class SpikingNetwork:
         self.pend_kg = np.zeros((k, total), dtype=np.float32)
         self.pend_kgb = np.zeros((k, total), dtype=np.float32)
         self.npend = 0
+        # node perturbation: reward-modulated plasticity instead of feedback
+        self.reward_mode = bool(getattr(self.rule, "spiking_reward", False))
+        self.reward_rate = float(getattr(self.rule, "baseline_rate", 0.0))
+        self.R_bar = np.zeros(1)
         self.keys = crng.layer_keys(self.seed_spikes, crng.STREAM_TRAIN, L + 1)
         self.test_keys = crng.layer_keys(self.seed_spikes, crng.STREAM_TEST, L + 1)
 

@@ -16,6 +16,10 @@ One step t, all layers, forward and feedback paths in the same step::
                                                    (increments rounded to float32)
 
 With ``delay`` the forward and feedback inputs of a layer are those of step t-1.
+
+Node perturbation (rules with ``spiking_reward``) replaces the modulatory factor of every
+layer by ``(R - R_bar) (s_l - sigma(V_l))`` with the reward ``R = -|y* - s_L|^2 / n_L``
+and its running mean ``R_bar += reward_rate (R - R_bar)``.
 """
 
 import numpy as np
@@ -73,6 +77,11 @@ def step(net, x_prob: np.ndarray, label: int, train: bool = True, stream_t: int 
     U = view(net.U, L)
     U[:] = decay * U + (y - view(net.spikes[cur], L))
     view(net.phi[cur], L)[:] = phi_fn(U, p.phi)
+    adv = 0.0
+    if net.reward_mode:  # node perturbation: reward relative to its running mean
+        R = -np.sum((y - view(net.spikes[cur], L)) ** 2) / net.sizes[L]
+        adv = R - net.R_bar[0]
+        net.R_bar[0] += net.reward_rate * adv
     for l in range(L - 1, 0, -1):
         U = view(net.U, l)
         U *= decay
@@ -85,7 +94,10 @@ def step(net, x_prob: np.ndarray, label: int, train: bool = True, stream_t: int 
     for l in range(1, L + 1):
         net.c[l] *= 1.0 - p.gamma
         sig = view(net.sig, l)
-        g = view(net.phi[cur], l) * sig * (1.0 - sig)
+        if net.reward_mode:  # REINFORCE: the unit's own sampling noise is the perturbation
+            g = adv * (view(net.spikes[cur], l) - sig)
+        else:
+            g = view(net.phi[cur], l) * sig * (1.0 - sig)
         kg = ((p.eta / net.c[l]) * g).astype(np.float32)
         rows = view(net.spikes[pre], l - 1).astype(bool)
         W = net.W_layer(l)
