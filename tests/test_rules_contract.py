@@ -83,12 +83,15 @@ def _spiking_rules():
 
 
 def test_spiking_forms_exist_for_the_core_rules():
-    assert {"bp", "fa", "dfa", "ss", "kp", "shallow", "np"} <= set(_spiking_rules())
+    assert set(_spiking_rules()) == set(CONTRACT)  # every rule runs in the spiking engine
 
 
 @pytest.mark.parametrize("rule", _spiking_rules())
 def test_spiking_rule_contract(rule):
-    p = SpikingParams(sizes=(30, 40, 30, 20), n_classes=2, eta=0.05, gamma=1e-3)
+    # weight mirror: a mirror phase every 2 images with enough noise samples to see the
+    # estimate converge within 40 images (the paper network's defaults are slower)
+    mirror = {"mirror_every": 2, "mirror_samples": 2000, "mirror_lr": 0.2} if rule == "wm" else {}
+    p = SpikingParams(sizes=(30, 40, 30, 20), n_classes=2, eta=0.05, gamma=1e-3, **mirror)
     net = SpikingNetwork(p, rule, seed=1)
     kind = CONTRACT[rule]
     F0 = {l: None if net.feedback_matrix(l) is None else net.feedback_matrix(l).copy() for l in (1, 2)}
@@ -111,5 +114,6 @@ def test_spiking_rule_contract(rule):
     if kind == "aligns":
         for l in (1, 2):
             last = angle(net.feedback_matrix(l), net.effective_W(l + 1))
-            # KP: B - W decays by (1 - gamma) per step and both get the same increments
-            assert last < first[l] - 1.0, (l, first[l], last)
+            # KP: B - W decays by (1 - gamma) per step and both get the same increments;
+            # WM: B moves towards a noisy estimate of W (measured: 90 -> 45 degrees)
+            assert last < first[l] - (20.0 if rule == "wm" else 1.0), (l, first[l], last)

@@ -83,6 +83,11 @@ class SpikingNetwork:
         self.reward_mode = bool(getattr(self.rule, "spiking_reward", False))
         self.reward_rate = float(getattr(self.rule, "baseline_rate", 0.0))
         self.R_bar = np.zeros(1)
+        # weight mirror: mirror phases between training images change B
+        self.mirror = bool(getattr(self.rule, "spiking_mirror", False))
+        if self.mirror and params.feedback_dtype == "int8":
+            raise ConfigError(f"feedback_dtype: int8 storage needs fixed feedback matrices; "
+                              f"rule '{rule}' changes them (use float32)")
         self.keys = crng.layer_keys(self.seed_spikes, crng.STREAM_TRAIN, L + 1)
         self.test_keys = crng.layer_keys(self.seed_spikes, crng.STREAM_TEST, L + 1)
 

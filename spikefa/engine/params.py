@@ -52,6 +52,10 @@ class SpikingParams:
         One-step synaptic delay between layers (forward and feedback), off by default.
     feedback_dtype : {"float32", "int8"}
         Storage of fixed feedback matrices; int8 keeps B in cache (scale = b_init / 127).
+    mirror_every, mirror_samples, mirror_lr : int, int, float
+        Weight mirror only: after every ``mirror_every`` training images a mirror phase of
+        ``mirror_samples`` noise steps moves B a fraction ``mirror_lr`` towards its
+        estimate of W^T (see :mod:`spikefa.rules.weight_mirror`).
     """
 
     sizes: tuple = (784, 1500, 1500, 1500, 1000)
@@ -68,6 +72,9 @@ class SpikingParams:
     feedback_gain: float = 1.0
     delay: bool = False
     feedback_dtype: str = "float32"
+    mirror_every: int = 20
+    mirror_samples: int = 200
+    mirror_lr: float = 0.05
 
     def __post_init__(self):
         try:
@@ -77,7 +84,7 @@ class SpikingParams:
         sizes = self.sizes
         if len(sizes) < 2 or not all(_is_int(n) and n > 0 for n in sizes):
             raise ConfigError(f"sizes: need at least 2 layers of positive integer size, got {list(sizes)}")
-        for name in ("n_classes", "steps_per_image", "test_steps"):
+        for name in ("n_classes", "steps_per_image", "test_steps", "mirror_every", "mirror_samples"):
             if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
                 raise ConfigError(f"{name}: must be an integer >= 1, got {getattr(self, name)!r}")
         for name in ("tau", "eta", "gamma", "w_init", "b_init", "input_max", "feedback_gain"):
@@ -99,6 +106,8 @@ class SpikingParams:
             if getattr(self, name) > FLOAT32_MAX:
                 raise ConfigError(f"{name}: must be at most {FLOAT32_MAX:.4g} (weights are float32), "
                                   f"got {getattr(self, name)}")
+        if not (_is_finite(self.mirror_lr) and 0.0 <= self.mirror_lr <= 1.0):
+            raise ConfigError(f"mirror_lr: must lie in [0, 1], got {self.mirror_lr!r}")
         if not 0.0 < self.input_max <= 1.0:
             raise ConfigError(f"input_max: must lie in (0, 1], got {self.input_max}")
         if not isinstance(self.delay, bool):

@@ -59,7 +59,22 @@ class Simulator:
         layer_spikes : ndarray (L+1,) int64
             Spikes of each layer over the chunk.
         """
-        return self._run(self._prob(images), np.asarray(labels, dtype=np.int64), train=True, capture=capture)
+        x, labels = self._prob(images), np.asarray(labels, dtype=np.int64)
+        net = self.net
+        if not net.mirror:
+            return self._run(x, labels, train=True, capture=capture)
+        # weight mirror: a mirror phase after every mirror_every images of the whole run,
+        # so the schedule does not depend on how the run is cut into calls
+        every, steps = net.params.mirror_every, net.params.steps_per_image
+        parts, i = [], 0
+        while i < len(x):
+            done = net.t // steps
+            j = min(len(x), i + every - done % every)
+            parts.append(self._run(x[i:j], labels[i:j], train=True, capture=_sliced(capture, i, j)))
+            if (done + j - i) % every == 0:
+                net.rule.mirror_phase(net, done + j - i)
+            i = j
+        return np.concatenate([c for c, _ in parts]), sum(ls for _, ls in parts)
 
     def test(self, images: np.ndarray, labels: np.ndarray | None = None) -> tuple:
         """Show images with plasticity off; the network's state is left untouched.
@@ -109,6 +124,17 @@ class Simulator:
         if train:
             check_finite(net)
         return counts, layer_spikes
+
+
+def _sliced(capture, i, j):
+    """The capture of images i..j-1 of a chunk (same buffers, rows of those images)."""
+    if capture is None:
+        return None
+    import copy
+
+    part = copy.copy(capture)
+    part.row_of_image = capture.row_of_image[i:j]
+    return part
 
 
 class _NoCapture:

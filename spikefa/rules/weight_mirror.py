@@ -6,18 +6,55 @@ responds linearly ``y = x @ W_{l+1}``, and
 ``B_l += fb_lr (x^T y / (batch noise^2) - B_l)``. Since E[x^T x] = noise^2 I, the
 bracket's mean is ``W_{l+1} - B_l``: B_l is a running average of noisy estimates of
 W_{l+1}, forgetting at rate fb_lr (the decay of [A19] with lambda = 1).
+
+Spiking engine (new): engaged mode is ordinary training with B_l as fixed feedback
+(``FB_MATRIX``). After every ``mirror_every`` training images the network enters mirror
+mode for ``mirror_samples`` noise steps: the units of each hidden layer l fire at random
+(``s_l ~ Bernoulli(1/2)``), layer l+1 responds through its forward weights
+(``V = c (s_l W'_{l+1} + b'_{l+1})``, ``s_{l+1} ~ Bernoulli(sigma(V))``), and since
+``Cov(s_l,i, s_{l+1},j) ~ (1/4) sigma'(V_j) W_ij`` the estimate
+``C_ij = 4 mean((s_l,i - 1/2)(s_{l+1},j - 1/2)) / mean(sigma'(V_j))`` of W_{l+1} is built
+from local pre- and post-synaptic activity alone, and ``B_l <- (1 - mirror_lr) B_l +
+mirror_lr C`` (decay towards the new estimate). The samples of a phase are drawn as one
+batch from a generator seeded by (spike seed, image count, layer): reproducible and
+independent of chunking. Pending plasticity is written before each phase.
 """
 
 import numpy as np
 
-from .base import FeedbackRule, register
+from .base import FB_MATRIX, FeedbackRule, LayerFeedback, register, uniform_matrix
 
 
 @register
 class WeightMirror(FeedbackRule):
     name = "wm"
     description = "weight mirror: B learned from noise in mirror mode, alternating with learning [A19]"
+    spiking_mirror = True
 
+    # ----- spiking -----
+    def spiking_feedback(self, params, rng):
+        n = params.sizes
+        return [LayerFeedback(FB_MATRIX, l + 1, uniform_matrix(rng, (n[l], n[l + 1]), params.b_init))
+                for l in range(1, params.n_layers)]
+
+    def mirror_phase(self, net, images_done: int) -> None:
+        """One mirror phase after ``images_done`` training images (see the module doc)."""
+        p = net.params
+        net.flush()
+        for l in range(1, p.n_layers):
+            rng = np.random.default_rng([net.seed_spikes, 0x3177, images_done, l])
+            s = rng.random((p.mirror_samples, net.sizes[l])) < 0.5
+            W = net.W_layer(l + 1)
+            V = net.c[l + 1] * (s.astype(np.float32) @ W + net.unit_view(net.b, l + 1)).astype(np.float64)
+            P = 1.0 / (1.0 + np.exp(-V))
+            s1 = rng.random(P.shape) < P
+            cov = (s - 0.5).T @ (s1 - 0.5) / p.mirror_samples
+            C = 4.0 * cov / np.maximum((P * (1.0 - P)).mean(axis=0), 1e-3)
+            B = net.B_layer(l)
+            scale = net.fb_scale[l] * net.B_c[l]
+            B[:] = ((1.0 - p.mirror_lr) * scale * B + p.mirror_lr * C) / scale
+
+    # ----- rate-based -----
     def rate_setup(self, net, rng):
         self.B = self.random_feedback(net, rng)
         self.rng = rng
