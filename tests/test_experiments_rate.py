@@ -1,6 +1,7 @@
 """Smoke sizes of the rate-based paper experiments reproduce the papers' qualitative facts."""
 
 import h5py
+import pytest
 import numpy as np
 
 from spikefa import config, experiments
@@ -33,3 +34,16 @@ def test_fig2_linear_smoke(tmp_path):
     assert 75 < fa_angle[:, 0].mean() < 105
     assert fa_angle[:, -1].mean() < 45 and fa_angle[:, -1].min() > 0.5
     assert "fa" in out["final_nse"]
+
+
+@pytest.mark.slow
+def test_compare_smoke(tmp_path):
+    # every rule, rate-based and spiking, at smoke size (about 2 minutes on 2 cores)
+    _run("compare", tmp_path)
+    table = (tmp_path / "table.md").read_text()
+    for rule in ("bp", "fa", "dfa", "ss", "kp", "wm", "shallow", "np"):
+        assert f"| {rule} |" in table
+    assert (tmp_path / "compare.png").stat().st_size > 20_000
+    with h5py.File(tmp_path / "results.h5") as f:
+        assert f["rate/bp/matrix_angle"][()][:, -1].max() < 1e-6       # B = W^T exactly
+        assert np.isfinite(f["spiking/fa/test_error"][()]).all()

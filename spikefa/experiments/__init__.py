@@ -12,6 +12,7 @@ from ..errors import ConfigError
 _MODULES = {
     "lillicrap2016-spiking": "spikefa.experiments.lillicrap2016_spiking",
     "fig2-linear": "spikefa.experiments.fig2_linear",
+    "compare": "spikefa.experiments.compare",
     "fig3a-mnist": "spikefa.experiments.fig3a_mnist",
     "fig3d-deep": "spikefa.experiments.fig3d_deep",
     "fig5-mechanics": "spikefa.experiments.fig5_mechanics",

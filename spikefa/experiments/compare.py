@@ -1,0 +1,144 @@
+"""Every feedback rule side by side: a rate-based MNIST MLP and the spiking network.
+
+Rate-based: 784-500-10 sigmoid (the network of makrout's public weight-mirror /
+Kolen-Pollack code, whose published accuracies are BP 98.50 %, FA 97.80 %, WM 98.49 %,
+KP 98.45 %, with final delta angles to BP of FA 34.9, WM 3.2, KP 3.2 degrees). Spiking:
+the engine of SPEC section 1 with every rule. One table per network kind (test error
+mean +- s.d. over seeds, final matrix and delta angles per layer, wall time), a bar chart
+and angle curves.
+"""
+
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .. import config, data
+from ..engine.network import SpikingNetwork
+from ..engine.params import SpikingParams
+from ..engine.simulator import Simulator
+from ..errors import ConfigError
+from ..metrics import angle, error_rate
+from ..rate.network import RateNetwork, RateParams
+from ..rate.train import train
+from ..results import ResultsWriter
+from .common import check_rules, mean_sd, save_curves, stack_runs
+
+NAME = "compare"
+DESCRIPTION = "every rule on MNIST: 784-500-10 sigmoid MLP and the spiking network; table, bars, angle curves"
+SMOKE = {"run": {"seeds": 2, "epochs": 1, "train_images": 3000, "test_images": 1000, "probe_images": 100},
+         "spiking": {"sizes": [784, 200, 200, 200, 1000], "train_images": 1500, "test_images": 500}}
+
+
+def defaults() -> dict:
+    return config.load_toml(config.MODELS_DIR / "compare.toml")
+
+
+def _spiking_angles(net) -> list:
+    """Angle between each hidden layer's feedback matrix and W_{l+1} (NaN if none or DFA)."""
+    out = []
+    for l in range(1, net.params.n_layers):
+        F = net.feedback_matrix(l)
+        W = net.effective_W(l + 1)
+        out.append(angle(F, W) if F is not None and F.shape == W.shape else np.nan)
+    return out
+
+
+def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwrite: bool = False) -> dict:
+    r, sp = cfg["run"], cfg["spiking"]
+    rules = check_rules(r["rules"])
+    for key in ("seeds", "epochs", "batch", "train_images", "test_images", "probe_images"):
+        if r[key] < 1:
+            raise ConfigError(f"run.{key}: must be >= 1, got {r[key]}")
+    X, y = data.load(r["dataset"], "train", data_dir=r["data_dir"] or None)
+    Xt, yt = data.load(r["dataset"], "test", data_dir=r["data_dir"] or None)
+    n_cls = int(y.max()) + 1
+    Xr, yr, Xtr, ytr = X[:r["train_images"]], y[:r["train_images"]], Xt[:r["test_images"]], yt[:r["test_images"]]
+    probe = (Xtr[:r["probe_images"]], np.eye(n_cls)[ytr[:r["probe_images"]]])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    res = ResultsWriter(out / "results.h5", NAME, cfg, {"seeds": list(range(r["seeds"]))})
+    n_ex = r["epochs"] * len(Xr)
+    total = len(rules) * r["seeds"] * (n_ex + (sp["train_images"] if r["spiking"] else 0))
+    bar = tqdm(total=total, unit="ex", disable=not progress, desc=NAME, smoothing=0.05)
+    rate_rows, spike_rows, curves = {}, {}, {}
+    for rule in rules:
+        runs, walls = [], []
+        for seed in range(r["seeds"]):
+            net = RateNetwork(RateParams(**cfg["network"]), rule, seed=seed)
+            t0 = time.perf_counter()
+            runs.append(train(net, Xr, np.eye(n_cls)[yr], n_ex, batch=r["batch"], record_every=len(Xr),
+                              evaluate=lambda n: {"test_error": error_rate(n.predict(Xtr), ytr)}, probe=probe,
+                              order_rng=np.random.default_rng([seed, 1])))
+            walls.append(time.perf_counter() - t0)
+            bar.update(n_ex)
+        c = curves[rule] = stack_runs(runs)
+        save_curves(res, f"rate/{rule}", c)
+        rate_rows[rule] = {"error": mean_sd(c["test_error"][:, -1]), "delta_angle": np.nanmean(c["delta_angle"][:, -1], 0),
+                           "matrix_angle": np.nanmean(c["matrix_angle"][:, -1], 0), "wall_s": float(np.mean(walls))}
+        if r["spiking"]:
+            errs, angs, walls = [], [], []
+            for seed in range(r["seeds"]):
+                p = SpikingParams(sizes=tuple(sp["sizes"]), eta=sp["eta"], gamma=sp["gamma"])
+                snet = SpikingNetwork(p, rule, seed=seed)
+                sim = Simulator(snet)
+                t0 = time.perf_counter()
+                order = np.random.default_rng([seed, 0]).permutation(len(X))[:sp["train_images"]]
+                for k in range(0, len(order), 500):
+                    sim.train(X[order[k:k + 500]], y[order[k:k + 500]])
+                    bar.update(len(order[k:k + 500]))
+                walls.append(time.perf_counter() - t0)
+                errs.append(error_rate(sim.test(Xt[:sp["test_images"]])[0], yt[:sp["test_images"]]))
+                angs.append(_spiking_angles(snet))
+            res.put(f"spiking/{rule}/test_error", np.array(errs))
+            res.put(f"spiking/{rule}/matrix_angle", np.array(angs, dtype=float))
+            spike_rows[rule] = {"error": mean_sd(errs), "matrix_angle": np.nanmean(np.array(angs, dtype=float), 0),
+                                "wall_s": float(np.mean(walls))}
+    bar.close()
+    table = format_table(rate_rows, "rate-based 784-500-10 sigmoid MLP")
+    if spike_rows:
+        table += "\n" + format_table(spike_rows, f"spiking {'-'.join(map(str, sp['sizes']))}")
+    (out / "table.md").write_text(table)
+    res.summary(**{f"rate_test_error_{k}": v["error"][0] for k, v in rate_rows.items()},
+                **{f"spiking_test_error_{k}": v["error"][0] for k, v in spike_rows.items()})
+    res.close()
+    plot(curves, rate_rows, spike_rows, out)
+    if progress:
+        print(table)
+    return {"table": str(out / "table.md"), "rules": len(rules), "seeds": r["seeds"]}
+
+
+def format_table(rows: dict, title: str) -> str:
+    def angles(a):
+        return ", ".join("-" if not np.isfinite(x) else f"{x:.1f}" for x in np.atleast_1d(a))
+
+    lines = [f"### {title}", "", "| rule | test error % (mean +- s.d.) | matrix angle per layer (deg) | "
+             "delta angle per layer (deg) | wall time per run (s) |", "|---|---|---|---|---|"]
+    for rule, v in rows.items():
+        m, s = v["error"]
+        lines.append(f"| {rule} | {100 * m:.2f} +- {100 * s:.2f} | {angles(v['matrix_angle'])} | "
+                     f"{angles(v['delta_angle']) if 'delta_angle' in v else 'n/a'} | {v['wall_s']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(curves, rate_rows, spike_rows, out) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..plots import plot_angles, plot_comparison
+
+    fig, axes = plt.subplots(1, 3 if spike_rows else 2, figsize=(15 if spike_rows else 10, 4), constrained_layout=True)
+    plot_comparison(axes[0], {k: (100 * v["error"][0], 100 * v["error"][1]) for k, v in rate_rows.items()})
+    axes[0].set_title("rate-based MLP: test error (%)")
+    plot_angles(axes[1], {k: (c["examples"][0], np.nanmean(c["delta_angle"], 0)) for k, c in curves.items()
+                          if np.isfinite(c["delta_angle"]).any() and k != "bp"}, layer=0,
+                ylabel="angle(delta, delta_BP) (deg)")
+    axes[1].set_title("hidden teaching signal vs backprop's")
+    if spike_rows:
+        plot_comparison(axes[2], {k: (100 * v["error"][0], 100 * v["error"][1]) for k, v in spike_rows.items()})
+        axes[2].set_title("spiking network: test error (%)")
+    fig.savefig(out / "compare.png", dpi=110)
+    plt.close(fig)
