@@ -403,7 +403,8 @@ def file_format(path) -> str:
         f = h5py.File(path, "r", swmr=True)
     except OSError:
         try:
-            f = h5py.File(path, "r")
+            # a file held open by a running writer (older versions kept results.h5 open)
+            f = h5py.File(path, "r", locking=False)
         except OSError:
             raise SpikefaError(f"{path}: not an HDF5 file, so not a spikefa result or raster file") from None
     with f:

@@ -126,7 +126,7 @@ def read_results(path) -> dict:
     """A result file as ``{"attrs": {...}, "config": {...}, "summary": {...}, name: array}``."""
     path = Path(path)
     try:
-        f = h5py.File(path, "r")
+        f = h5py.File(path, "r", locking=False)  # readable while a writer holds it open
     except OSError as e:
         raise SpikefaError(f"{path}: not a readable HDF5 file ({e})") from None
     with f:
