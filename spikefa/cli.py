@@ -1,4 +1,4 @@
-"""The ``spikefa`` command: list, run, plot and benchmark experiments.
+"""The ``spikefa`` command: list, run, sweep, plot and benchmark experiments.
 
 Every error a user can cause (bad name, option, size, missing data) is printed as one
 line, ``spikefa: error: ...``, with exit status 2; never a traceback from inside a kernel.
@@ -69,6 +69,35 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from .sweep import plan, run_sweep
+
+    grid = {"sets": list(args.set or []), "seeds": args.seeds, "first_seed": args.first_seed,
+            "config_path": args.config, "smoke": args.smoke}
+    if args.dry_run:
+        pl = plan(args.experiment, **grid)
+        axes = ", ".join(f"{a.name} ({len(a.labels)})" for a in pl.axes) or "none"
+        print(f"{args.experiment}: {len(pl.points)} points; axes: {axes}")
+        for p in pl.points:
+            print(f"  {p.name}")
+        return 0
+    try:
+        res = run_sweep(args.experiment, **grid, out=args.out, workers=args.workers, scheduler=args.scheduler,
+                        gather=args.gather, retries=args.retries, resume=args.resume, overwrite=args.overwrite,
+                        progress=not args.quiet, metrics=args.metric)
+    except KeyboardInterrupt:
+        print("spikefa: interrupted; finished points and the table so far are in the sweep folder "
+              "(continue with --resume)", file=sys.stderr)
+        return 130
+    print(res.summary)
+    print(f"wrote {res.out}/summary.md, table.csv, tests.csv, samples.csv, points.csv")
+    if res.failed:
+        print(f"spikefa: {len(res.failed)} of {len(res.plan.points)} points failed (listed above); "
+              "run again with --resume to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _positive_int(text):
     try:
         v = int(text)
@@ -129,6 +158,33 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--data-dir")
     b.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a network field")
     b.set_defaults(fn=_cmd_bench)
+
+    sw = sub.add_parser("sweep", help="run an experiment over seeds, rules and parameters; tabulate",
+                        description="Run a grid of points (every --set with comma-separated values is an "
+                                    "axis, --seeds N one more) on local worker processes or a dask cluster, "
+                                    "each into its own folder, and write one table: mean, s.d. and n per "
+                                    "condition, with Welch's t-tests. See docs/sweeps.md.")
+    sw.add_argument("experiment", help="experiment name (see `spikefa list`)")
+    sw.add_argument("--seeds", type=int, metavar="N", help="N seeds per condition (a seed axis)")
+    sw.add_argument("--first-seed", type=int, default=0, metavar="S", help="seeds S .. S+N-1 (default 0)")
+    sw.add_argument("--set", action="append", metavar="KEY=V1,V2,...",
+                    help="a field for every point, or with commas an axis, e.g. --set rule=fa,bp (repeatable)")
+    sw.add_argument("--config", help="TOML file overriding the experiment's defaults")
+    sw.add_argument("--smoke", action="store_true", help="each point at the experiment's smoke size")
+    sw.add_argument("--workers", type=int, metavar="N",
+                    help="points at once (default: this machine's cores; with --scheduler: the cluster's threads)")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help="run on a dask.distributed scheduler, e.g. tcp://host:8786")
+    sw.add_argument("--gather", action="store_true",
+                    help="with --scheduler: workers send each point's files back (no shared folder needed)")
+    sw.add_argument("--retries", type=int, default=1, metavar="N", help="extra attempts of a failed point (default 1)")
+    sw.add_argument("--out", help="sweep folder (default results/sweeps/EXPERIMENT)")
+    sw.add_argument("--resume", action="store_true", help="continue the sweep in --out: finished points are skipped")
+    sw.add_argument("--overwrite", action="store_true", help="replace a sweep already in --out")
+    sw.add_argument("--metric", action="append", metavar="NAME",
+                    help="metric to summarise and test (repeatable; default: the experiment's headline metrics)")
+    sw.add_argument("--dry-run", action="store_true", help="list the points and stop")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.set_defaults(fn=_cmd_sweep)
     return ap
 
 
