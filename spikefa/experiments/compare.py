@@ -23,7 +23,7 @@ from ..metrics import angle, error_rate
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import check_rules, mean_sd, save_curves, stack_runs
+from .common import check_rules, mean_sd, save_curves, seed_list, stack_runs
 
 NAME = "compare"
 DESCRIPTION = "every rule on MNIST: 784-500-10 sigmoid MLP and the spiking network; table, bars, angle curves"
@@ -58,14 +58,15 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     probe = (Xtr[:r["probe_images"]], np.eye(n_cls)[ytr[:r["probe_images"]]])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    res = ResultsWriter(out / "results.h5", NAME, cfg, {"seeds": list(range(r["seeds"]))})
+    seeds = seed_list(r)
+    res = ResultsWriter(out / "results.h5", NAME, cfg, {"seeds": seeds})
     n_ex = r["epochs"] * len(Xr)
     total = len(rules) * r["seeds"] * (n_ex + (sp["train_images"] if r["spiking"] else 0))
     bar = tqdm(total=total, unit="ex", disable=not progress, desc=NAME, smoothing=0.05)
     rate_rows, spike_rows, curves = {}, {}, {}
     for rule in rules:
         runs, walls = [], []
-        for seed in range(r["seeds"]):
+        for seed in seeds:
             net = RateNetwork(RateParams(**cfg["network"]), rule, seed=seed)
             t0 = time.perf_counter()
             runs.append(train(net, Xr, np.eye(n_cls)[yr], n_ex, batch=r["batch"], record_every=len(Xr),
@@ -79,7 +80,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
                            "matrix_angle": np.nanmean(c["matrix_angle"][:, -1], 0), "wall_s": float(np.mean(walls))}
         if r["spiking"]:
             errs, angs, walls = [], [], []
-            for seed in range(r["seeds"]):
+            for seed in seeds:
                 p = SpikingParams(sizes=tuple(sp["sizes"]), eta=sp["eta"], gamma=sp["gamma"])
                 snet = SpikingNetwork(p, rule, seed=seed)
                 sim = Simulator(snet)

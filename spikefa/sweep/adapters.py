@@ -118,6 +118,20 @@ def xor_metrics(res: dict) -> list:
     return out
 
 
+def compare_metrics(res: dict) -> list:
+    """``compare``: final test error per rule and seed, of the rate MLP and (when run) the
+    spiking network, the network being a factor."""
+    seeds, out = _seeds(res), []
+    for rule in res["config"]["run"]["rules"]:
+        rate = _curve(res, f"rate/{rule}/test_error")[:, -1]
+        out += [Sample({"rule": rule, "network": "rate"}, s, {"test_error": float(v)}) for s, v in zip(seeds, rate)]
+        if res["config"]["run"]["spiking"]:
+            spk = _curve(res, f"spiking/{rule}/test_error")
+            out += [Sample({"rule": rule, "network": "spiking"}, s, {"test_error": float(v)})
+                    for s, v in zip(seeds, spk)]
+    return out
+
+
 def summary_metrics(res: dict) -> list:
     """Any other experiment: every numeric attribute of the result file's ``summary``."""
     vals = {k: float(v) for k, v in res["summary"].items()
@@ -130,6 +144,7 @@ def summary_metrics(res: dict) -> list:
 
 METRICS = {
     "lillicrap2016-spiking": spiking_metrics,
+    "compare": compare_metrics,
     "fig2-linear": fig2_metrics,
     "fig3a-mnist": fig3a_metrics,
     "fig3d-deep": fig3d_metrics,
@@ -139,6 +154,7 @@ METRICS = {
 
 HEADLINE = {
     "lillicrap2016-spiking": ("test_error",),
+    "compare": ("test_error",),
     "fig2-linear": ("final_nse",),
     "fig3a-mnist": ("test_error",),
     "fig3d-deep": ("final_nse",),
@@ -150,6 +166,7 @@ HEADLINE = {
 # point: `--set rule=fa,bp` sweeps run.rules = ["fa"], ["bp"] (the rate experiments loop
 # over a list of rules inside one run)
 ALIASES = {
+    "compare": {"rule": "run.rules"},
     "fig2-linear": {"rule": "run.rules"},
     "fig3a-mnist": {"rule": "run.conditions", "condition": "run.conditions"},
     "fig3d-deep": {"rule": "run.rules"},
