@@ -114,6 +114,13 @@ def test_seed_field_of_the_spiking_experiment_and_one_thread_per_point():
     assert all(p.config["run"]["threads"] == 1 for p in pl.points)
 
 
+@pytest.mark.parametrize("name", experiments.names())
+def test_every_experiment_sweeps_over_seeds(name):
+    # the seed field is found for every registered experiment, and its smoke size plans
+    pl = plan(name, seeds=2, smoke=True)
+    assert len(pl.points) == 2 and pl.points[0].config != pl.points[1].config
+
+
 def test_no_axes_is_one_point():
     pl = plan("xor", ["run.examples=50"])
     assert [p.name for p in pl.points] == ["base"]
