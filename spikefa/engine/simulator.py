@@ -1,4 +1,4 @@
-"""Train and test a :class:`SpikingNetwork` with the Numba kernels or the NumPy twin.
+"""Train and test a :class:`SpikingNetwork` with the Numba kernels, the NumPy twin or Brian2.
 
 Python comes back only between chunks of images (for progress and recording); the
 Numba backend runs a whole chunk, thousands of steps, inside one JIT call.
@@ -10,7 +10,7 @@ from ..errors import ConfigError, NumericalError
 from . import reference
 from .params import PHI_KINDS
 
-BACKENDS = ("numba", "numpy")
+BACKENDS = ("numba", "numpy", "brian2")
 
 
 def set_threads(threads: int) -> None:
@@ -29,19 +29,27 @@ class Simulator:
     Parameters
     ----------
     net : SpikingNetwork
-    backend : {"numba", "numpy"}
-        ``numpy`` runs :func:`spikefa.engine.reference.step` once per step (slow, the spec).
+    backend : {"numba", "numpy", "brian2"}
+        ``numpy`` runs :func:`spikefa.engine.reference.step` once per step (slow, the spec);
+        ``brian2`` builds the network from Brian2 objects (optional extra, see
+        :mod:`spikefa.brian2_backend`).
     threads : int
         Threads of the Numba backend.
+    brian2_options : dict, optional
+        Keyword arguments of :class:`spikefa.brian2_backend.Brian2Runner` (``target``,
+        ``draws``) for the brian2 backend.
     """
 
-    def __init__(self, net, backend: str = "numba", threads: int = 1):
+    def __init__(self, net, backend: str = "numba", threads: int = 1, brian2_options: dict | None = None):
         if backend not in BACKENDS:
-            raise ConfigError(f"backend: unknown '{backend}', choose one of {', '.join(BACKENDS)} "
-                              "(brian2: not installed in this version)")
+            raise ConfigError(f"backend: unknown '{backend}', choose one of {', '.join(BACKENDS)}")
         self.net, self.backend, self.threads = net, backend, threads
         if backend == "numba":
             set_threads(threads)
+        elif backend == "brian2":   # one-line ConfigError with the install command when missing
+            from ..brian2_backend import Brian2Runner
+
+            self._brian2 = Brian2Runner(net, **(brian2_options or {}))
 
     def _prob(self, images):
         return np.minimum(np.asarray(images, dtype=np.float32), np.float32(self.net.params.input_max))
@@ -96,7 +104,9 @@ class Simulator:
         counts = np.zeros((len(x), p.n_classes), dtype=np.int64)
         layer_spikes = np.zeros(p.n_layers + 1, dtype=np.int64)
         steps = p.steps_per_image if train else p.test_steps
-        if self.backend == "numpy":
+        if self.backend == "brian2":
+            self._brian2.run(x, labels, train, counts, layer_spikes, capture)
+        elif self.backend == "numpy":
             t = 0
             for i in range(len(x)):
                 for _ in range(steps):

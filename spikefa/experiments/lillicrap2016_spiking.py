@@ -52,8 +52,7 @@ def check_run(r: dict, n_train: int | None = None, n_test: int | None = None) ->
     if r["spike_seed"] != -1 and not 0 <= r["spike_seed"] < 2**32:
         raise ConfigError(f"run.spike_seed: must be -1 (derived from seed) or in [0, 2**32), got {r['spike_seed']}")
     if r["backend"] not in BACKENDS:
-        raise ConfigError(f"run.backend: unknown {r['backend']!r}, choose one of {', '.join(BACKENDS)} "
-                          "(brian2: not installed in this version)")
+        raise ConfigError(f"run.backend: unknown {r['backend']!r}, choose one of {', '.join(BACKENDS)}")
     top = numba.config.NUMBA_NUM_THREADS
     if r["threads"] > top:
         raise ConfigError(f"run.threads: must be an integer in [1, {top}] on this machine, got {r['threads']}")
