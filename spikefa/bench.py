@@ -3,7 +3,8 @@
 Both run in the same process on the same network, so the printed speed-up is a ratio
 measured under the same machine load. The memory-bandwidth bound is the bytes an
 event-driven step must move at the measured firing rates divided by a streaming-read
-bandwidth measured here too.
+bandwidth measured here too. ``spikefa bench --backend brian2`` (:func:`run_brian2`)
+times the Brian2 backend beside the Numba engine instead.
 """
 
 import time
@@ -145,3 +146,67 @@ def run(threads: int = 1, images: int = 40, repeats: int = 7, dense_steps: int =
     out(f"bandwidth bound    : {bound:7.3f} ms/step ({bytes_per_step(net, rates) / 1e6:.1f} MB per step "
         f"at {bw / 1e9:.1f} GB/s measured with {threads} thread(s))")
     return {"numba_ms": ms, "dense_ms": dense, "rates": rates, "speedup": speedup, "bound_ms": bound}
+
+
+def _train_timed(sim, X, y, images, repeats):
+    """(ms/step of each of ``repeats`` training calls of ``images`` images, spikes per layer)."""
+    steps = images * sim.net.params.steps_per_image
+    times, spikes = [], np.zeros(len(sim.net.sizes))
+    for r in range(1, repeats + 1):
+        sl = slice(r * images, (r + 1) * images)
+        t = time.perf_counter()
+        _, ls = sim.train(X[sl], y[sl])
+        times.append((time.perf_counter() - t) / steps * 1e3)
+        spikes += ls
+    return np.array(times), spikes / (repeats * steps) / sim.net.sizes
+
+
+def run_brian2(threads: int = 1, images: int = 40, repeats: int = 3, rule: str = "fa",
+               feedback_dtype: str | None = None, data_dir=None, overrides=None, out=print) -> dict:
+    """ms/step of the Brian2 backend (cython target) and the Numba engine on the same network.
+
+    Both start from the same weights (seed 0) and train on the same images in this
+    process, one after the other, so they see the same machine load. Brian2's first call
+    generates and compiles its code (about a minute on a cold cache) and is timed apart;
+    each later call of ``images`` images is one ``Network.run``, whose fixed cost (about
+    0.1-0.4 s) is included in its ms/step and also estimated on its own.
+    """
+    from .brian2_backend import import_brian2
+
+    import_brian2()        # without Brian2, say how to install it before timing anything
+    cfg = config.build({"network": config.load_toml(config.MODELS_DIR / "lillicrap2016.toml")["network"]},
+                       overrides=overrides)
+    if feedback_dtype:
+        cfg["network"]["feedback_dtype"] = feedback_dtype
+    params = SpikingParams(**cfg["network"])
+    X, y, source = _images(images * (repeats + 1), data_dir)
+    net0 = SpikingNetwork(params, rule, seed=0)
+    out(f"network {list(params.sizes)}, rule {rule}, B {params.feedback_dtype}, numba threads {threads}, {source}")
+
+    sim = Simulator(net0.copy(), "numba", threads)
+    sim.train(X[:images], y[:images])          # compile (or load from cache)
+    nb_ms, nb_rates = _train_timed(sim, X, y, images, repeats)
+
+    t = time.perf_counter()
+    b2 = Simulator(net0.copy(), "brian2")
+    build_s = time.perf_counter() - t
+    t = time.perf_counter()
+    b2.train(X[:images], y[:images])           # code generation and compilation
+    first_s = time.perf_counter() - t
+    b2_ms, b2_rates = _train_timed(b2, X, y, images, repeats)
+    t = time.perf_counter()
+    b2.train(X[:1], y[:1])
+    call_s = time.perf_counter() - t - np.median(b2_ms) * params.steps_per_image / 1e3
+
+    ratio = np.median(b2_ms) / np.median(nb_ms)
+    out("firing rates, numba : " + ", ".join(f"{r:.3f}" for r in nb_rates))
+    out("firing rates, brian2: " + ", ".join(f"{r:.3f}" for r in b2_rates))
+    out(f"numba event-driven  : {np.median(nb_ms):8.3f} ms/step (median; min {nb_ms.min():.3f}, "
+        f"max {nb_ms.max():.3f}; {repeats} runs of {images * params.steps_per_image} steps)")
+    out(f"brian2 cython       : {np.median(b2_ms):8.3f} ms/step (median; min {b2_ms.min():.3f}, "
+        f"max {b2_ms.max():.3f}; {repeats} runs of {images * params.steps_per_image} steps, one Network.run each)")
+    out(f"brian2 / numba      : {ratio:8.1f} x")
+    out(f"brian2 fixed costs  : build {build_s:.1f} s, first call (code generation + compile, cached "
+        f"afterwards) {first_s:.1f} s, each later call about {max(call_s, 0.0):.2f} s")
+    return {"numba_ms": nb_ms, "brian2_ms": b2_ms, "numba_rates": nb_rates, "brian2_rates": b2_rates,
+            "ratio": ratio, "build_s": build_s, "first_call_s": first_s, "call_s": call_s}

@@ -52,8 +52,9 @@ def _cmd_run(args) -> int:
 def _cmd_bench(args) -> int:
     from . import bench
 
-    bench.run(threads=args.threads, images=args.images, repeats=args.repeats, rule=args.rule,
-              feedback_dtype=args.feedback_dtype, data_dir=args.data_dir, overrides=args.set)
+    fn = bench.run_brian2 if args.backend == "brian2" else bench.run
+    fn(threads=args.threads, images=args.images, repeats=args.repeats or (3 if args.backend == "brian2" else 7),
+       rule=args.rule, feedback_dtype=args.feedback_dtype, data_dir=args.data_dir, overrides=args.set)
     return 0
 
 
@@ -149,10 +150,12 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("--trace", type=int, default=0, help="fig4: which traced unit to show (default 0)")
     pl.set_defaults(fn=_cmd_plot)
 
-    b = sub.add_parser("bench", help="ms/step of the paper network: Numba engine vs dense NumPy")
+    b = sub.add_parser("bench", help="ms/step of the paper network: Numba engine vs dense NumPy (or vs Brian2)")
     b.add_argument("--threads", type=_positive_int, default=1)
     b.add_argument("--images", type=_positive_int, default=40, help="images per timed run (5 steps each)")
-    b.add_argument("--repeats", type=_positive_int, default=7)
+    b.add_argument("--repeats", type=_positive_int, help="timed runs (default 7; 3 with --backend brian2)")
+    b.add_argument("--backend", choices=["numba", "brian2"], default="numba",
+                   help="brian2: time the Brian2 backend beside the Numba engine on the same network")
     b.add_argument("--rule", default="fa")
     b.add_argument("--feedback-dtype", choices=["float32", "int8"])
     b.add_argument("--data-dir")
