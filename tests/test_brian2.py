@@ -35,6 +35,9 @@ from spikefa.engine.simulator import Simulator
 from spikefa.errors import ConfigError
 from spikefa.recording import Capture
 
+# brian2 2.9 parses with pyparsing's deprecated camelCase API: hundreds of warnings per test
+pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated.*:DeprecationWarning")
+
 SIZES = (30, 40, 30, 20)
 N_IMG, STEPS = 60, 5          # 300 steps
 V_TOL, W_TOL, U_TOL = 1e-6, 1e-6, 1e-5   # as tests/test_engine_twin.py

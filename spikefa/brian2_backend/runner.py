@@ -77,54 +77,66 @@ class Brian2Runner:
         self._build()
 
     # ------------------------------------------------------------------ building
+    def _sched(self, obj, train_only: bool = False):
+        """Put ``obj`` next in the step (all in slot ``groups``, by increasing ``order``)."""
+        self._order += 1
+        obj.when, obj.order = "groups", self._order
+        if train_only:
+            self.train_only.append(obj)
+        return obj
+
     def _build(self):
         b2, net, p = self.b2, self.net, self.net.params
-        L, n = p.n_layers, [int(k) for k in net.sizes]
-        ms = b2.ms
-        self.clock = b2.Clock(dt=1 * ms, name=PREFIX + "clock")
-        spikefa_draws = self.draws == "spikefa"
-        rnd = "u" if spikefa_draws else "rand()"
-        shared = "decay : 1 (shared, constant)\neta : 1 (shared, constant)\ngamma : 1 (shared, constant)\n"
-        self.groups, self.fwd, self.fb_syn = [], [None], {}
-        reward = self.reward = bool(getattr(net, "reward_mode", False))   # node perturbation
-        self.order = 0
-        self.train_only = []     # switched off at test
-
-        def nxt():
-            self.order += 1
-            return self.order
-
-        def sched(obj, train_only=False):
-            obj.when, obj.order = "groups", nxt()
-            if train_only:
-                self.train_only.append(obj)
-            return obj
-
-        # the modulatory feedback of every hidden layer: kind and source
-        kinds = [int(k) for k in net.fb_kind]
-        plastic_partner = [False] * (L + 1)          # layer l's W shares updates with B_{l-1} (KP)
+        L = p.n_layers
+        self.clock = b2.Clock(dt=1 * b2.ms, name=PREFIX + "clock")
+        self._order, self.train_only = 0, []       # train_only: switched off at test
+        self.reward = bool(getattr(net, "reward_mode", False))    # node perturbation
+        # KP: layer l's forward weights share their updates and decay with B_{l-1}
+        self.plastic_partner = [False] * (L + 1)
         for l in range(1, L):
-            if kinds[l] == FB_MATRIX and net.fb_plastic[l]:
-                plastic_partner[l + 1] = True
+            if net.fb_kind[l] == FB_MATRIX and net.fb_plastic[l]:
+                self.plastic_partner[l + 1] = True
+        self.groups, self.fwd, self.fb_syn, self.extra = [], [None], {}, []
+        self._build_forward()
+        self._build_feedback()
+        self._build_plasticity()
+        self.tick = b2.NetworkOperation(self._tick, clock=self.clock, when="start", name=PREFIX + "io")
+        # listed explicitly: Network(collect()) would miss objects held in lists; each
+        # group and synapse object brings its contained objects (pathways, run_regularly)
+        self.network = b2.Network(*self.groups, *self.fwd[1:], *self.fb_syn.values(), *self.extra, self.tick)
 
-        g0 = b2.NeuronGroup(n[0], "x : 1\ns : 1\nnspk : 1\n" + ("u : 1\n" if spikefa_draws else ""),
+        self.arr = [self._arrays(g) for g in self.groups]
+        self.w = [None] + [self._value(S, "w") for S in self.fwd[1:]]
+        self.bw = {l: self._value(S, "bw") for l, S in self.fb_syn.items()}
+        for a in self.arr[1:]:
+            a["decay"][:], a["eta"][:], a["gamma"][:] = 1.0 - p.tau, p.eta, p.gamma
+        if self.reward:
+            self.reward_arr = self._arrays(self.extra[0])
+            self.reward_arr["rate"][:], self.reward_arr["nL"][:] = net.reward_rate, net.sizes[L]
+
+    def _build_forward(self):
+        """Groups of every layer, forward synapses; per layer: pathway, update, threshold."""
+        b2, net, L = self.b2, self.net, self.net.params.n_layers
+        n, kinds = [int(k) for k in net.sizes], [int(k) for k in net.fb_kind]
+        draws = self.draws == "spikefa"
+        rnd = "u" if draws else "rand()"
+        g0 = b2.NeuronGroup(n[0], "x : 1\ns : 1\nnspk : 1\n" + ("u : 1\n" if draws else ""),
                             threshold="s > 0.5", reset="", clock=self.clock, name=PREFIX + "h0")
         self.groups.append(g0)
-        sched(g0.run_regularly(f"s = int({rnd} < x)\nnspk += s", clock=self.clock, name=PREFIX + "h0_update"))
-        sched(g0.thresholder["spike"])
-        self._update = [None]
+        self._sched(g0.run_regularly(f"s = int({rnd} < x)\nnspk += s", clock=self.clock, name=PREFIX + "h0_update"))
+        self._sched(g0.thresholder["spike"])
         for l in range(1, L + 1):
-            eqs = ("V : 1\nI : 1\nbb : 1\nsig : 1\ns : 1\nU : 1\nphi : 1\nkg : 1\nnspk : 1\n"
-                   "c : 1 (shared)\n" + shared)
-            if spikefa_draws:
+            eqs = ("V : 1\nI : 1\nbb : 1\nsig : 1\ns : 1\nU : 1\nphi : 1\nkg : 1\nnspk : 1\nc : 1 (shared)\n"
+                   "decay : 1 (shared, constant)\neta : 1 (shared, constant)\ngamma : 1 (shared, constant)\n")
+            if draws:
                 eqs += "u : 1\n"
             if l == L:
                 eqs += "y : 1\n"
             elif kinds[l] != FB_NONE:
                 eqs += "fb : 1\nfbscale : 1 (shared, constant)\n"
-            if plastic_partner[l]:
+            if self.plastic_partner[l]:
                 eqs += "kgb : 1\ncb : 1 (shared)\n"
-            if reward:
+            if self.reward:
                 eqs += "adv : 1 (linked)\n"
             g = b2.NeuronGroup(n[l], eqs, threshold="s > 0.5", reset="", clock=self.clock, name=PREFIX + f"h{l}")
             self.groups.append(g)
@@ -135,19 +147,22 @@ class Brian2Runner:
                 model += "fb_pre = (int(w > 0) - int(w < 0))*phi_post : 1 (summed)\n"
             S = b2.Synapses(self.groups[l - 1], g, model, on_pre={"fwd": "I_post += w", "learn": "w += kg_post"},
                             clock=self.clock, dtype={"w": np.float32}, name=PREFIX + f"w{l}")
+            # pre-major, as SpikingNetwork.W_layer(l): synapse i * n_l + j
             S.connect(i=np.repeat(np.arange(n[l - 1]), n[l]), j=np.tile(np.arange(n[l]), n[l - 1]))
             self.fwd.append(S)
-            sched(S.fwd)
-            sched(g.run_regularly("V = decay*V + c*(I + bb)\nI = 0\nsig = 1/(1 + exp(-V))\n"
-                                  f"s = int({rnd} < sig)\nnspk += s", clock=self.clock, name=PREFIX + f"h{l}_update"))
-            sched(g.thresholder["spike"])
+            self._sched(S.fwd)
+            self._sched(g.run_regularly("V = decay*V + c*(I + bb)\nI = 0\nsig = 1/(1 + exp(-V))\n"
+                                        f"s = int({rnd} < sig)\nnspk += s", clock=self.clock,
+                                        name=PREFIX + f"h{l}_update"))
+            self._sched(g.thresholder["spike"])
 
-        # feedback path, top-down: error units, then each hidden layer from its source
-        phi = _phi_code(p.phi)
-        sched(self.groups[L].run_regularly(f"U = decay*U + (y - s)\n{phi}", clock=self.clock,
-                                           name=PREFIX + f"h{L}_feedback"), True)
-        self.extra = []
-        if reward:
+    def _build_feedback(self):
+        """Error units, [the reward unit], then each hidden layer from its source, top-down."""
+        b2, net, L = self.b2, self.net, self.net.params.n_layers
+        n, phi = [int(k) for k in net.sizes], _phi_code(net.params.phi)
+        self._sched(self.groups[L].run_regularly(f"U = decay*U + (y - s)\n{phi}", clock=self.clock,
+                                                 name=PREFIX + f"h{L}_feedback"), True)
+        if self.reward:
             # node perturbation: one unit sums the squared output error of this step into
             # the reward R, keeps its running mean Rbar and sends R - Rbar to every layer
             r = b2.NeuronGroup(1, "err : 1\nR : 1\nRbar : 1\nadv : 1\nrate : 1 (shared, constant)\n"
@@ -155,57 +170,43 @@ class Brian2Runner:
             Sr = b2.Synapses(self.groups[L], r, "err_post = (y_pre - s_pre)**2 : 1 (summed)",
                              clock=self.clock, name=PREFIX + "reward_in")
             Sr.connect(i=np.arange(n[L]), j=np.zeros(n[L], dtype=np.int64))
-            sched(Sr.summed_updaters["err_post"], True)
-            sched(r.run_regularly("R = -err/nL\nadv = R - Rbar\nRbar += rate*adv", clock=self.clock,
-                                  name=PREFIX + "reward_update"), True)
+            self._sched(Sr.summed_updaters["err_post"], True)
+            self._sched(r.run_regularly("R = -err/nL\nadv = R - Rbar\nRbar += rate*adv", clock=self.clock,
+                                        name=PREFIX + "reward_update"), True)
             for l in range(1, L + 1):
                 self.groups[l].adv = b2.linked_var(r, "adv", index=np.zeros(n[l], dtype=np.int64))
             self.extra = [r, Sr]
         for l in range(L - 1, 0, -1):
-            g, kind, src = self.groups[l], kinds[l], int(net.fb_src[l])
+            g, kind, src = self.groups[l], int(net.fb_kind[l]), int(net.fb_src[l])
             if kind == FB_MATRIX:
-                scale = "cb_pre*" if net.fb_plastic[l] else ""
-                Sb = b2.Synapses(self.groups[src], g, f"bw : 1\nfb_post = {scale}bw*phi_pre : 1 (summed)",
-                                 on_post={"learn": "bw += kgb_pre"} if net.fb_plastic[l] else None,
+                plastic = bool(net.fb_plastic[l])
+                Sb = b2.Synapses(self.groups[src], g,
+                                 f"bw : 1\nfb_post = {'cb_pre*' if plastic else ''}bw*phi_pre : 1 (summed)",
+                                 on_post={"learn": "bw += kgb_pre"} if plastic else None,
                                  clock=self.clock, dtype={"bw": np.float32}, name=PREFIX + f"b{l}")
                 # source-major: consecutive synapses add into different targets (target-major
                 # chains every addition through one memory cell: measured 3x slower)
                 Sb.connect(i=np.repeat(np.arange(n[src]), n[l]), j=np.tile(np.arange(n[l]), n[src]))
                 self.fb_syn[l] = Sb
-                sched(Sb.summed_updaters["fb_post"], True)
+                self._sched(Sb.summed_updaters["fb_post"], True)
             elif kind in (FB_TRANSPOSE, FB_SIGN):
-                sched(self.fwd[l + 1].summed_updaters["fb_pre"], True)
+                self._sched(self.fwd[l + 1].summed_updaters["fb_pre"], True)
             drive = " + fbscale*fb" if kind != FB_NONE else ""
-            sched(g.run_regularly(f"U = decay*U{drive}\n{phi}", clock=self.clock,
-                                  name=PREFIX + f"h{l}_feedback"), True)
+            self._sched(g.run_regularly(f"U = decay*U{drive}\n{phi}", clock=self.clock,
+                                        name=PREFIX + f"h{l}_feedback"), True)
 
-        # three-factor plasticity, every layer; the pathways add kg to the rows of spikes
-        for l in range(1, L + 1):
-            # REINFORCE for node perturbation: the unit's own sampling noise is the perturbation
-            g_ = "adv*(s - sig)" if reward else "phi*sig*(1 - sig)"
-            code = f"c = c*(1 - gamma)\nkg = eta/c*{g_}\nbb += kg\n"
-            if plastic_partner[l]:    # Brian2 wants the scalar (shared) writes first
-                code = "cb = cb*(1 - gamma)\n" + code + f"kgb = eta/cb*{g_}\n"
-            sched(self.groups[l].run_regularly(code, clock=self.clock, name=PREFIX + f"h{l}_plasticity"), True)
-            sched(self.fwd[l].learn, True)
-            if plastic_partner[l]:
-                sched(self.fb_syn[l - 1].learn, True)
-
-        self.tick = b2.NetworkOperation(self._tick, clock=self.clock, when="start", name=PREFIX + "io")
-        # listed explicitly: Network(collect()) would miss objects held in lists; each
-        # group and synapse object brings its contained objects (pathways, run_regularly)
-        self.network = b2.Network(*self.groups, *self.fwd[1:], *self.fb_syn.values(), *self.extra, self.tick)
-        if reward:
-            self.reward_arr = self._arrays(self.extra[0])
-            self.reward_arr["rate"][:], self.reward_arr["nL"][:] = net.reward_rate, n[L]
-
-        self.arr = [self._arrays(g) for g in self.groups]
-        self.w = [None] + [self._value(S, "w") for S in self.fwd[1:]]
-        self.bw = {l: self._value(S, "bw") for l, S in self.fb_syn.items()}
-        for l in range(1, L + 1):
-            a = self.arr[l]
-            a["decay"][:], a["eta"][:], a["gamma"][:] = 1.0 - p.tau, p.eta, p.gamma
-        self.plastic_partner = plastic_partner
+    def _build_plasticity(self):
+        """Per layer: decay scale, increment kg and bias; the pathways add kg to spiking rows."""
+        # REINFORCE for node perturbation: the unit's own sampling noise is the perturbation
+        g = "adv*(s - sig)" if self.reward else "phi*sig*(1 - sig)"
+        for l in range(1, self.net.params.n_layers + 1):
+            code = f"c = c*(1 - gamma)\nkg = eta/c*{g}\nbb += kg\n"
+            if self.plastic_partner[l]:    # Brian2 wants the scalar (shared) writes first
+                code = "cb = cb*(1 - gamma)\n" + code + f"kgb = eta/cb*{g}\n"
+            self._sched(self.groups[l].run_regularly(code, clock=self.clock, name=PREFIX + f"h{l}_plasticity"), True)
+            self._sched(self.fwd[l].learn, True)
+            if self.plastic_partner[l]:
+                self._sched(self.fb_syn[l - 1].learn, True)
 
     @staticmethod
     def _value(obj, name):
