@@ -7,6 +7,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 
 from ..errors import ConfigError  # noqa: E402
+from ..errors import ConfigError  # noqa: E402
 from ..rules import get_rule  # noqa: E402
 
 
@@ -28,6 +29,28 @@ def seed_list(r: dict) -> list:
     if first < 0:
         raise ConfigError(f"run.first_seed must be >= 0, got {first}")
     return list(range(first, first + r["seeds"]))
+
+
+def check_rule_lrs(cfg: dict, rules) -> None:
+    """Every rule of the run has a learning rate in the config's [lr] section."""
+    for rule in rules:
+        if rule not in cfg["lr"]:
+            raise ConfigError(f"lr.{rule}: no learning rate for rule '{rule}' (add it to the [lr] section)")
+
+
+class Ticker:
+    """Feeds a progress bar from the cumulative example count of one training run
+    (``train(..., progress=ticker)``); ``finish(total)`` accounts for the rest."""
+
+    def __init__(self, bar):
+        self.bar, self.last = bar, 0
+
+    def __call__(self, seen: int) -> None:
+        self.bar.update(seen - self.last)
+        self.last = seen
+
+    def finish(self, total: int) -> None:
+        self(total)
 
 
 def stack_runs(runs: list) -> dict:

@@ -17,7 +17,7 @@ from ..metrics import nse
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import band, check_rules, mean_sd, save_curves, seed_list, stack_runs
+from .common import Ticker, band, check_rule_lrs, check_rules, mean_sd, save_curves, seed_list, stack_runs
 
 NAME = "fig2-linear"
 DESCRIPTION = "[L16] Fig. 2: linear 30-20-10 net, shallow / node perturbation / BP / FA, NSE and delta angle"
@@ -40,9 +40,7 @@ def task(seed: int, n_in: int, n_out: int, n_train: int, n_test: int):
 def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwrite: bool = False) -> dict:
     r = cfg["run"]
     rules = check_rules(r["rules"])
-    for rule in rules:
-        if rule not in cfg["lr"]:
-            raise ConfigError(f"lr.{rule}: no learning rate for rule '{rule}' (add it to the [lr] section)")
+    check_rule_lrs(cfg, rules)
     if r["seeds"] < 1 or r["examples"] < 1 or r["record_every"] < 1:
         raise ConfigError("run.seeds, run.examples and run.record_every must be >= 1")
     out = Path(out_dir)
@@ -59,16 +57,12 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
             X, Y, Xt, Yt = task(seed, n_in, n_out, 5000, r["test_examples"])
             net = RateNetwork(p, rule, seed=seed)
             probe = (Xt[:r["probe_examples"]], Yt[:r["probe_examples"]])
-            last = [0]
-
-            def tick(seen, last=last):
-                bar.update(seen - last[0])
-                last[0] = seen
+            tick = Ticker(bar)
 
             runs.append(train(net, X, Y, r["examples"], record_every=r["record_every"],
                               evaluate=lambda n: {"nse": nse(Yt, n.predict(Xt))}, probe=probe,
                               order_rng=np.random.default_rng([seed, 1]), progress=tick))
-            bar.update(r["examples"] - last[0])
+            tick.finish(r["examples"])
         curves[rule] = stack_runs(runs)
         save_curves(res, f"curves/{rule}", curves[rule])
         summary[rule] = mean_sd(curves[rule]["nse"][:, -1])

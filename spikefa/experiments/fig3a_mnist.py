@@ -17,7 +17,7 @@ from ..metrics import error_rate
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import band, check_rules, mean_sd, save_curves, seed_list, stack_runs
+from .common import Ticker, band, check_rules, mean_sd, save_curves, seed_list, stack_runs
 
 NAME = "fig3a-mnist"
 DESCRIPTION = "[L16] Fig. 3a,b: MNIST 784-1000-10 logistic, BP / FA / shallow / FA 50 % sparse; delta angles"
@@ -62,16 +62,12 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
         for seed in seeds:
             p = RateParams(**{**cfg["network"], "sparsity": sparsity})
             net = RateNetwork(p, rule, seed=seed)
-            last = [0]
-
-            def tick(seen, last=last):
-                bar.update(seen - last[0])
-                last[0] = seen
+            tick = Ticker(bar)
 
             runs.append(train(net, X, Y, n_ex, batch=r["batch"], record_every=len(X),
                               evaluate=lambda n: {"test_error": error_rate(n.predict(Xt), yt)}, probe=probe,
                               order_rng=np.random.default_rng([seed, 1]), progress=tick))
-            bar.update(n_ex - last[0])
+            tick.finish(n_ex)
         curves[cond] = stack_runs(runs)
         save_curves(res, f"curves/{cond}", curves[cond])
         summary[cond] = mean_sd(curves[cond]["test_error"][:, -1])

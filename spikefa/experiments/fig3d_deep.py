@@ -23,7 +23,7 @@ from ..metrics import nse
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import band, check_rules, mean_sd, save_curves, seed_list, stack_runs
+from .common import Ticker, band, check_rules, mean_sd, save_curves, seed_list, stack_runs
 
 NAME = "fig3d-deep"
 DESCRIPTION = "[L16] Fig. 3d: 30-20-10 vs 30-20-10-10 tanh nets fit a random deep teacher, BP and FA, t-test"
@@ -99,16 +99,12 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
                 p = RateParams(sizes=netc[depth], **shared, lr=cfg["lr"][rule])
                 # one seed: both students share the teacher, data order and their first two W draws
                 net = RateNetwork(p, rule, seed=seed)
-                last = [0]
-
-                def tick(seen, last=last):
-                    bar.update(seen - last[0])
-                    last[0] = seen
+                tick = Ticker(bar)
 
                 c = train(net, X, Y, r["examples"], batch=r["batch"], record_every=r["record_every"],
                           evaluate=lambda n: {"nse": nse(Yt, n.predict(Xt))},
                           order_rng=np.random.default_rng([seed, 1]), progress=tick)
-                bar.update(r["examples"] - last[0])
+                tick.finish(r["examples"])
                 runs.append(c)
             cond = f"{rule}_{depth}"
             curves[cond] = stack_runs(runs)

@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import check_rules, mean_sd, save_curves, seed_list, stack_runs
+from .common import check_rule_lrs, check_rules, mean_sd, save_curves, seed_list, stack_runs
 
 NAME = "xor"
 DESCRIPTION = "XOR with a 2-16-1 ReLU net: fraction of seeds reaching 100 % with random feedback (fa) and bp"
@@ -54,9 +54,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     """
     r, netc = cfg["run"], cfg["network"]
     rules = check_rules(r["rules"])
-    for rule in rules:
-        if rule not in cfg["lr"]:
-            raise ConfigError(f"lr.{rule}: no learning rate for rule '{rule}' (add it to the [lr] section)")
+    check_rule_lrs(cfg, rules)
     if r["seeds"] < 1 or r["examples"] < 1 or r["record_every"] < 1:
         raise ConfigError("run.seeds, run.examples and run.record_every must be >= 1")
     if netc["sizes"][0] != 2 or netc["sizes"][-1] != 1:
