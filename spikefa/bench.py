@@ -97,13 +97,18 @@ def bytes_per_step(net, rates) -> float:
     return total
 
 
-def run(threads: int = 1, images: int = 40, repeats: int = 7, dense_steps: int = 30, rule: str = "fa",
-        feedback_dtype: str | None = None, data_dir=None, overrides=None, out=print) -> dict:
+def paper_params(feedback_dtype=None, overrides=None) -> SpikingParams:
+    """The paper network of models/lillicrap2016.toml with ``--set`` overrides applied."""
     cfg = config.build({"network": config.load_toml(config.MODELS_DIR / "lillicrap2016.toml")["network"]},
                        overrides=overrides)
     if feedback_dtype:
         cfg["network"]["feedback_dtype"] = feedback_dtype
-    params = SpikingParams(**cfg["network"])
+    return SpikingParams(**cfg["network"])
+
+
+def run(threads: int = 1, images: int = 40, repeats: int = 7, dense_steps: int = 30, rule: str = "fa",
+        feedback_dtype: str | None = None, data_dir=None, overrides=None, out=print) -> dict:
+    params = paper_params(feedback_dtype, overrides)
     X, y, source = _images(images * (repeats + 1), data_dir)
     net = SpikingNetwork(params, rule, seed=0)
     sim = Simulator(net, "numba", threads)
@@ -174,11 +179,7 @@ def run_brian2(threads: int = 1, images: int = 40, repeats: int = 3, rule: str =
     from .brian2_backend import import_brian2
 
     import_brian2()        # without Brian2, say how to install it before timing anything
-    cfg = config.build({"network": config.load_toml(config.MODELS_DIR / "lillicrap2016.toml")["network"]},
-                       overrides=overrides)
-    if feedback_dtype:
-        cfg["network"]["feedback_dtype"] = feedback_dtype
-    params = SpikingParams(**cfg["network"])
+    params = paper_params(feedback_dtype, overrides)
     X, y, source = _images(images * (repeats + 1), data_dir)
     net0 = SpikingNetwork(params, rule, seed=0)
     out(f"network {list(params.sizes)}, rule {rule}, B {params.feedback_dtype}, numba threads {threads}, {source}")
