@@ -114,16 +114,8 @@ def run(threads: int = 1, images: int = 40, repeats: int = 7, dense_steps: int =
     sim = Simulator(net, "numba", threads)
     out(f"network {list(params.sizes)}, rule {rule}, B {params.feedback_dtype}, threads {threads}, {source}")
     sim.train(X[:images], y[:images])  # compile (or load from cache) and settle the rates
-    times, spikes = [], np.zeros(len(net.sizes))
     steps = images * params.steps_per_image
-    for r in range(1, repeats + 1):
-        sl = slice(r * images, (r + 1) * images)
-        t = time.perf_counter()
-        _, ls = sim.train(X[sl], y[sl])
-        times.append((time.perf_counter() - t) / steps * 1e3)
-        spikes += ls
-    rates = spikes / (repeats * steps) / net.sizes
-    ms = np.array(times)
+    ms, rates = _train_timed(sim, X, y, images, repeats)
 
     net.W32 = {l: net.effective_W(l).astype(np.float32) for l in range(1, len(net.sizes))}
     net.F32 = {l: net.feedback_matrix(l).astype(np.float32) for l in range(1, len(net.sizes) - 1)

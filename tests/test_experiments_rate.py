@@ -4,15 +4,7 @@ import h5py
 import pytest
 import numpy as np
 
-from spikefa import config, experiments
-
-
-def _run(name, tmp_path, **sets):
-    exp = experiments.get(name)
-    items = [f"{sec}.{k}={v!r}".replace("'", '"') for sec, vals in exp.SMOKE.items() for k, v in vals.items()]
-    items += [f"{k}={v!r}".replace("'", '"') for k, v in sets.items()]
-    cfg = config.build(exp.defaults(), overrides=items)
-    return exp.run(cfg, tmp_path, progress=False)
+from smoke import run_smoke as _run
 
 
 def test_fig2_linear_smoke(tmp_path):

@@ -7,15 +7,7 @@ deterministic; the margins asserted are several times smaller than the ones meas
 import h5py
 import numpy as np
 
-from spikefa import config, experiments
-
-
-def _run(name, tmp_path, **sets):
-    exp = experiments.get(name)
-    items = [f"{sec}.{k}={v!r}".replace("'", '"') for sec, vals in exp.SMOKE.items() for k, v in vals.items()]
-    items += [f"{k}={v!r}".replace("'", '"') for k, v in sets.items()]
-    cfg = config.build(exp.defaults(), overrides=items)
-    return exp.run(cfg, tmp_path, progress=False)
+from smoke import run_smoke as _run
 
 
 def test_fig3d_deep_smoke(tmp_path):
