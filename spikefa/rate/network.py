@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..rules import get_rule
 from . import activations
+from .lazy_input import LazyInputLayer
 
 LOSSES = ("mse", "ce")
 
@@ -99,6 +100,12 @@ class RateNetwork:
                            for l in range(1, len(n))]
         self.rule = get_rule(rule)
         self.rule.rate_setup(self, self.rng)
+        self.lazy = LazyInputLayer(n[0], 1.0 - params.lr * params.weight_decay)
+
+    def sync(self) -> None:
+        """Apply layer 1's deferred weight decay (see :mod:`.lazy_input`): after this,
+        ``W[1]`` is exactly what the dense update would hold. Online steps defer it."""
+        self.lazy.sync(self.W[1])
 
     @property
     def L(self) -> int:
@@ -116,8 +123,14 @@ class RateNetwork:
         ``noise[l]`` (batch, n_l), if given, is added to a_l (node perturbation).
         """
         a, h = [None], [np.asarray(x, dtype=np.float64)]
+        online = len(h[0]) == 1
+        if not online:
+            self.sync()
         for l in range(1, self.L + 1):
-            al = h[-1] @ self.W[l] + self.b[l]
+            if l == 1 and online:
+                al = self.lazy.forward(self.W[1], h[0][0])[None, :] + self.b[1]
+            else:
+                al = h[-1] @ self.W[l] + self.b[l]
             if noise is not None and noise[l] is not None:
                 al = al + noise[l]
             a.append(al)
@@ -147,7 +160,8 @@ class RateNetwork:
         """Gradient-like step from the teaching signals; ``layers`` limits which learn.
 
         In place (no full-size temporaries beyond the gradient itself): these matrices are
-        the whole cost of an online step.
+        the whole cost of an online step. An online step of layer 1 at the configured
+        rate touches only the rows of non-zero inputs and defers their decay.
         """
         p = self.params
         lr = p.lr if lr is None else lr
@@ -155,6 +169,12 @@ class RateNetwork:
             d = deltas[l]
             if d is None:
                 continue
+            if l == 1:
+                if len(d) == 1 and lr == p.lr:
+                    self.lazy.update(self.W[1], h[0][0], d[0], lr, self.W_mask[1])
+                    self.b[1] -= lr * d[0]
+                    continue
+                self.sync()
             if p.weight_decay:
                 self.W[l] *= 1.0 - lr * p.weight_decay
             grad = h[l - 1].T @ d

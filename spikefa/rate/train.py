@@ -49,6 +49,7 @@ def train(net, X, Y, n_examples: int, batch: int = 1, record_every: int = 1000, 
     t0, seen = time.perf_counter(), 0
 
     def record():
+        net.sync()
         rec["examples"].append(seen)
         rec["seconds"].append(time.perf_counter() - t0)
         for k, v in (evaluate(net) if evaluate else {}).items():
@@ -66,6 +67,7 @@ def train(net, X, Y, n_examples: int, batch: int = 1, record_every: int = 1000, 
         net.train_step(X[idx], Y[idx], layers=layers)
         seen += batch
         if seen % record_every < batch:
+            net.sync()
             if not all(np.isfinite(W).all() for W in net.W[1:]):
                 raise NumericalError(f"non-finite weights after {seen} examples (rule {net.rule_name}): "
                                      "lower the learning rate")
