@@ -39,3 +39,9 @@ def test_compare_smoke(tmp_path):
     with h5py.File(tmp_path / "results.h5") as f:
         assert f["rate/bp/matrix_angle"][()][:, -1].max() < 1e-6       # B = W^T exactly
         assert np.isfinite(f["spiking/fa/test_error"][()]).all()
+        # spiking delta angles (seeds, records, hidden layers): FA starts near orthogonal
+        # and falls; transport starts near 0 (the engine omits the upper layers' Psi)
+        fa, bp = f["spiking/fa/delta_angle"][()], f["spiking/bp/delta_angle"][()]
+        assert fa.shape == (2, 4, 3) and np.isnan(f["spiking/shallow/delta_angle"][()]).all()
+        assert 80 < fa[:, 0].mean() < 100 and fa[:, -1].mean() < fa[:, 0].mean() - 10
+        assert bp[:, 0].max() < 15

@@ -1,12 +1,13 @@
 """Pieces shared by experiments: seed lists, curve storage, mean +- s.d. summaries, figures."""
 
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 
-from ..errors import ConfigError  # noqa: E402
 from ..errors import ConfigError  # noqa: E402
 from ..rules import get_rule  # noqa: E402
 
@@ -62,6 +63,14 @@ def save_curves(res, group: str, curves: dict) -> None:
     """Store every array of ``curves`` as ``group/key`` in a result file (written at once)."""
     for k, v in curves.items():
         res.put(f"{group}/{k}", np.asarray(v, dtype=np.float64))
+
+
+def seed_mean(a, axis=0) -> np.ndarray:
+    """Mean over seeds ignoring NaN (a rule with no feedback has NaN angles), silently."""
+    a = np.asarray(a, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(a, axis=axis)
 
 
 def mean_sd(x) -> tuple:

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import config, data
+from ..engine.alignment import delta_angles
 from ..engine.network import SpikingNetwork
 from ..engine.params import SpikingParams
 from ..engine.simulator import Simulator
@@ -23,12 +24,13 @@ from ..metrics import angle, error_rate
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import check_rules, mean_sd, save_curves, seed_list, stack_runs
+from .common import check_rules, mean_sd, seed_mean, save_curves, seed_list, stack_runs
 
 NAME = "compare"
 DESCRIPTION = "every rule on MNIST: 784-500-10 sigmoid MLP and the spiking network; table, bars, angle curves"
 SMOKE = {"run": {"seeds": 2, "epochs": 1, "train_images": 3000, "test_images": 1000, "probe_images": 100},
-         "spiking": {"sizes": [784, 200, 200, 200, 1000], "train_images": 1500, "test_images": 500}}
+         "spiking": {"sizes": [784, 200, 200, 200, 1000], "train_images": 1500, "test_images": 500,
+                    "record_every": 500, "probe_images": 20}}
 
 
 def defaults() -> dict:
@@ -45,12 +47,52 @@ def _spiking_angles(net) -> list:
     return out
 
 
+def _spiking_rule(rule, seeds, sp, X, y, Xt, yt, res, bar) -> dict:
+    """Train the spiking network with ``rule`` for every seed; record test error, matrix
+    and delta angles (every ``record_every`` images on ``probe_images`` test images)."""
+    errs, walls, curves = [], [], []
+    probe = (Xt[:sp["probe_images"]], yt[:sp["probe_images"]])
+    for seed in seeds:
+        p = SpikingParams(sizes=tuple(sp["sizes"]), eta=sp["eta"], gamma=sp["gamma"])
+        snet = SpikingNetwork(p, rule, seed=seed)
+        sim = Simulator(snet)
+        order = np.random.default_rng([seed, 0]).permutation(len(X))[:sp["train_images"]]
+        rec = {"examples": [], "seconds": [], "matrix_angle": [], "delta_angle": []}
+        wall = 0.0
+        for k in range(0, len(order) + 1, sp["record_every"]):
+            rec["examples"].append(k)
+            rec["seconds"].append(wall)
+            rec["matrix_angle"].append(_spiking_angles(snet))
+            rec["delta_angle"].append(delta_angles(snet, *probe))
+            t0 = time.perf_counter()
+            for j in range(k, min(k + sp["record_every"], len(order)), 500):
+                batch = order[j:min(j + 500, k + sp["record_every"], len(order))]
+                sim.train(X[batch], y[batch])
+                bar.update(len(batch))
+            wall += time.perf_counter() - t0
+        if rec["examples"][-1] != len(order):
+            rec["examples"].append(len(order))
+            rec["seconds"].append(wall)
+            rec["matrix_angle"].append(_spiking_angles(snet))
+            rec["delta_angle"].append(delta_angles(snet, *probe))
+        walls.append(wall)
+        errs.append(error_rate(sim.test(Xt[:sp["test_images"]])[0], yt[:sp["test_images"]]))
+        curves.append({k: np.asarray(v, dtype=float) for k, v in rec.items()})
+    c = stack_runs(curves)
+    save_curves(res, f"spiking/{rule}", {**c, "test_error": np.array(errs)})
+    return {"error": mean_sd(errs), "matrix_angle": seed_mean(c["matrix_angle"][:, -1], 0),
+            "delta_angle": seed_mean(c["delta_angle"][:, -1], 0), "wall_s": float(np.mean(walls)), "curves": c}
+
+
 def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwrite: bool = False) -> dict:
     r, sp = cfg["run"], cfg["spiking"]
     rules = check_rules(r["rules"])
     for key in ("seeds", "epochs", "batch", "train_images", "test_images", "probe_images"):
         if r[key] < 1:
             raise ConfigError(f"run.{key}: must be >= 1, got {r[key]}")
+    for key in ("train_images", "test_images", "record_every", "probe_images"):
+        if sp[key] < 1:
+            raise ConfigError(f"spiking.{key}: must be >= 1, got {sp[key]}")
     X, y = data.load(r["dataset"], "train", data_dir=r["data_dir"] or None)
     Xt, yt = data.load(r["dataset"], "test", data_dir=r["data_dir"] or None)
     n_cls = int(y.max()) + 1
@@ -76,26 +118,10 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
             bar.update(n_ex)
         c = curves[rule] = stack_runs(runs)
         save_curves(res, f"rate/{rule}", c)
-        rate_rows[rule] = {"error": mean_sd(c["test_error"][:, -1]), "delta_angle": np.nanmean(c["delta_angle"][:, -1], 0),
-                           "matrix_angle": np.nanmean(c["matrix_angle"][:, -1], 0), "wall_s": float(np.mean(walls))}
+        rate_rows[rule] = {"error": mean_sd(c["test_error"][:, -1]), "delta_angle": seed_mean(c["delta_angle"][:, -1], 0),
+                           "matrix_angle": seed_mean(c["matrix_angle"][:, -1], 0), "wall_s": float(np.mean(walls))}
         if r["spiking"]:
-            errs, angs, walls = [], [], []
-            for seed in seeds:
-                p = SpikingParams(sizes=tuple(sp["sizes"]), eta=sp["eta"], gamma=sp["gamma"])
-                snet = SpikingNetwork(p, rule, seed=seed)
-                sim = Simulator(snet)
-                t0 = time.perf_counter()
-                order = np.random.default_rng([seed, 0]).permutation(len(X))[:sp["train_images"]]
-                for k in range(0, len(order), 500):
-                    sim.train(X[order[k:k + 500]], y[order[k:k + 500]])
-                    bar.update(len(order[k:k + 500]))
-                walls.append(time.perf_counter() - t0)
-                errs.append(error_rate(sim.test(Xt[:sp["test_images"]])[0], yt[:sp["test_images"]]))
-                angs.append(_spiking_angles(snet))
-            res.put(f"spiking/{rule}/test_error", np.array(errs))
-            res.put(f"spiking/{rule}/matrix_angle", np.array(angs, dtype=float))
-            spike_rows[rule] = {"error": mean_sd(errs), "matrix_angle": np.nanmean(np.array(angs, dtype=float), 0),
-                                "wall_s": float(np.mean(walls))}
+            spike_rows[rule] = _spiking_rule(rule, seeds, sp, X, y, Xt, yt, res, bar)
     bar.close()
     table = format_table(rate_rows, "rate-based 784-500-10 sigmoid MLP")
     if spike_rows:
@@ -131,15 +157,20 @@ def plot(curves, rate_rows, spike_rows, out) -> None:
 
     from ..plots import plot_angles, plot_comparison
 
-    fig, axes = plt.subplots(1, 3 if spike_rows else 2, figsize=(15 if spike_rows else 10, 4), constrained_layout=True)
+    fig, axes = plt.subplots(1, 4 if spike_rows else 2, figsize=(20 if spike_rows else 10, 4),
+                             constrained_layout=True)
     plot_comparison(axes[0], {k: (100 * v["error"][0], 100 * v["error"][1]) for k, v in rate_rows.items()})
     axes[0].set_title("rate-based MLP: test error (%)")
-    plot_angles(axes[1], {k: (c["examples"][0], np.nanmean(c["delta_angle"], 0)) for k, c in curves.items()
+    plot_angles(axes[1], {k: (c["examples"][0], seed_mean(c["delta_angle"], 0)) for k, c in curves.items()
                           if np.isfinite(c["delta_angle"]).any() and k != "bp"}, layer=0,
                 ylabel="angle(delta, delta_BP) (deg)")
-    axes[1].set_title("hidden teaching signal vs backprop's")
+    axes[1].set_title("rate MLP: hidden teaching signal vs backprop's")
     if spike_rows:
         plot_comparison(axes[2], {k: (100 * v["error"][0], 100 * v["error"][1]) for k, v in spike_rows.items()})
         axes[2].set_title("spiking network: test error (%)")
+        plot_angles(axes[3], {k: (v["curves"]["examples"][0], seed_mean(v["curves"]["delta_angle"], 0))
+                              for k, v in spike_rows.items() if np.isfinite(v["curves"]["delta_angle"]).any()},
+                    layer=0, ylabel="angle(delta_1, delta_BP) (deg)")
+        axes[3].set_title("spiking: first hidden layer's teaching signal")
     fig.savefig(out / "compare.png", dpi=110)
     plt.close(fig)

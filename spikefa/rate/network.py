@@ -43,6 +43,9 @@ class RateParams:
         Learning rate and decay of learned feedback (weight mirror, Kolen-Pollack).
     noise : float
         Standard deviation of the perturbations of node perturbation and weight mirror.
+    mirror_batch : int
+        Noise samples per weight-mirror step (0: as many as the training batch). The
+        mirror's estimate of W^T averages about ``mirror_batch / fb_lr`` samples.
     """
 
     sizes: tuple = (784, 1000, 10)
@@ -57,6 +60,7 @@ class RateParams:
     fb_lr: float = 1e-3
     fb_decay: float = 1e-3
     noise: float = 0.1
+    mirror_batch: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "sizes", tuple(self.sizes))
@@ -69,6 +73,8 @@ class RateParams:
         for name in ("lr", "weight_decay", "w_init", "b_init", "fb_lr", "fb_decay", "noise"):
             if not getattr(self, name) >= 0.0:
                 raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if not isinstance(self.mirror_batch, int) or self.mirror_batch < 0:
+            raise ConfigError(f"mirror_batch: must be an integer >= 0, got {self.mirror_batch!r}")
         if not 0.0 <= self.sparsity < 1.0:
             raise ConfigError(f"sparsity: must lie in [0, 1), got {self.sparsity}")
 

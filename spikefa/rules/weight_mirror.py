@@ -1,11 +1,13 @@
 """Weight mirror [A19]: B learns W^T in a separate mirror mode driven by noise.
 
 Rate networks: after every engaged (learning) step, a mirror step: each hidden layer l
-fires noise ``x ~ N(0, noise^2)`` (a batch as large as the training batch), layer l+1
-responds linearly ``y = x @ W_{l+1}``, and
-``B_l += fb_lr (x^T y / (batch noise^2) - B_l)``. Since E[x^T x] = noise^2 I, the
+fires noise ``x ~ N(0, noise^2)`` (``mirror_batch`` samples, by default as many as the
+training batch), layer l+1 responds linearly ``y = x @ W_{l+1}``, and
+``B_l += fb_lr (x^T y / (mirror_batch noise^2) - B_l)``. Since E[x^T x] = noise^2 I, the
 bracket's mean is ``W_{l+1} - B_l``: B_l is a running average of noisy estimates of
-W_{l+1}, forgetting at rate fb_lr (the decay of [A19] with lambda = 1).
+W_{l+1}, forgetting at rate fb_lr (the decay of [A19] with lambda = 1). Its angle to
+W_{l+1} is set by the samples it averages, about ``mirror_batch / fb_lr``: the relative
+error of the estimate is about sqrt(n_l fb_lr / mirror_batch).
 
 Spiking engine (new): engaged mode is ordinary training with B_l as fixed feedback
 (``FB_MATRIX``). After every ``mirror_every`` training images the network enters mirror
@@ -61,7 +63,7 @@ class WeightMirror(FeedbackRule):
 
     def rate_after_update(self, net, a, h, deltas):
         p = net.params
-        batch = len(h[0])
+        batch = p.mirror_batch or len(h[0])
         for l in range(1, net.L):
             x = self.rng.normal(0.0, p.noise, (batch, net.params.sizes[l]))
             y = x @ net.W[l + 1]

@@ -1,0 +1,79 @@
+"""Alignment of the spiking engine's teaching signals with backprop's.
+
+In the engine the modulatory signal of hidden layer l is ``m_l = phi(U_l)``, and U_l
+integrates ``F_l m_src`` (``F_l`` the rule's feedback matrix, ``src`` the layer above, or
+the output for DFA); the error units integrate ``e = y* - s_L``. Plasticity uses the
+teaching signal ``delta_l = m_l * Psi(V_l)``. In the linear regime of phi (slope 1 at 0)
+and at the steady state of the leak (a factor 1/tau per layer, which no angle sees)::
+
+    rule:      m_L = e,              m_l = F_l m_src,                      delta_l = m_l * Psi_l
+    backprop:  d_L = e * Psi_L,      d_l = (W_{l+1} d_{l+1}) * Psi_l
+
+Backprop's recursion carries the derivative of every layer above; the engine's feedback
+path does not (SPEC section 1), so even B = W^T is not exactly backprop and its angle is
+above 0. ``e`` and ``Psi_l = mean sigma'(V_l)`` are measured on a probe batch: each image
+is shown for the test steps with plasticity off (on a copy; the network is untouched) and
+the output rates over those steps give ``e``. The angle is averaged over the batch
+(:func:`spikefa.metrics.batch_delta_angle`); it is NaN for layers that get no feedback
+matrix (shallow, node perturbation).
+"""
+
+import numpy as np
+
+from ..metrics import batch_delta_angle
+from . import reference
+
+
+def probe_state(net, images, labels) -> tuple:
+    """Output error ``e`` (n, n_L) and ``Psi_l`` (n, n_l) per layer, from a test-mode pass
+    on a copy of ``net``."""
+    p, L = net.params, net.params.n_layers
+    work = net.settled()
+    x = np.minimum(np.asarray(images, dtype=np.float32), np.float32(p.input_max))
+    n = len(x)
+    psi = [None] + [np.zeros((n, net.sizes[l])) for l in range(1, L + 1)]
+    rate = np.zeros((n, net.sizes[L]))
+    t = 0
+    for i in range(n):
+        for _ in range(p.test_steps):
+            reference.step(work, x[i], 0, train=False, stream_t=t)
+            for l in range(1, L + 1):
+                sig = work.unit_view(work.sig, l)
+                psi[l][i] += sig * (1.0 - sig)
+            rate[i] += work.unit_view(work.spikes[t & 1], L)
+            t += 1
+    for l in range(1, L + 1):
+        psi[l] /= p.test_steps
+    target = (np.arange(net.sizes[L])[None, :] // p.group == np.asarray(labels)[:, None]).astype(np.float64)
+    return target - rate / p.test_steps, psi
+
+
+def teaching_signals(net, e, psi) -> tuple:
+    """(rule's delta_l, backprop's delta_l) for hidden layers l = 1..L-1 (index 0 None),
+    from the output error ``e`` (n, n_L) and ``psi[l]`` (n, n_l)."""
+    if net.npend:
+        net = net.settled()
+    L = net.params.n_layers
+    m = [None] * (L + 1)
+    m[L] = e
+    rule = [None] * L
+    for l in range(L - 1, 0, -1):
+        F = net.feedback_matrix(l)                 # (n_l, n_src)
+        src = m[net.fb_src[l]]
+        if F is not None and src is not None:
+            m[l] = src @ F.T
+            rule[l] = m[l] * psi[l]
+    bp = [None] * (L + 1)
+    bp[L] = e * psi[L]
+    for l in range(L - 1, 0, -1):
+        bp[l] = (bp[l + 1] @ net.effective_W(l + 1).T) * psi[l]
+    return rule, bp[:L]
+
+
+def delta_angles(net, images, labels) -> list:
+    """Batch-averaged angle (degrees) between the rule's and backprop's teaching signal,
+    per hidden layer 1..L-1 (NaN where the rule sends none)."""
+    net = net.settled() if net.npend else net
+    e, psi = probe_state(net, images, labels)
+    rule, bp = teaching_signals(net, e, psi)
+    return [np.nan if rule[l] is None else batch_delta_angle(rule[l], bp[l]) for l in range(1, net.params.n_layers)]
