@@ -43,7 +43,13 @@ def _cmd_run(args) -> int:
         sets.append("record.enabled=true")
     cfg = config.build(exp.defaults(), args.config, sets + list(args.set or []))
     out = Path(args.out or Path("results") / args.experiment)
-    result = exp.run(cfg, out, progress=not args.quiet, resume=args.resume, overwrite=args.overwrite)
+    # BLAS threads follow the engine's thread setting (default 1): on a shared 2-core machine
+    # a multi-threaded BLAS under load made the rate experiments 7x slower, not faster
+    from threadpoolctl import threadpool_limits
+
+    n = cfg["run"].get("threads", 1)
+    with threadpool_limits(limits=n if isinstance(n, int) and n >= 1 else 1, user_api="blas"):
+        result = exp.run(cfg, out, progress=not args.quiet, resume=args.resume, overwrite=args.overwrite)
     summary = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items())
     print(f"{args.experiment}: {summary}")
     return 0
