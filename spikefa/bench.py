@@ -80,21 +80,60 @@ def _timed(fn):
     return time.perf_counter() - t
 
 
-def bytes_per_step(net, rates) -> float:
-    """Bytes a lazy event-driven training step must move: the active rows read once
-    (forward), every row read and written once per flush of K pending steps (a row with
+def bytes_per_step(net, rates, changed=None) -> float:
+    """Bytes a lazy event-driven training step must move: the rows of the active units
+    read once for the forward drive (or, incrementally, those of the units that changed,
+    where fewer), every row read and written once per flush of K pending steps (a row with
     no spike in K steps is skipped, probability (1 - rate)^K), and every feedback matrix
     read once."""
     n, total, k = net.sizes, 0.0, net.pend_kg.shape[0]
     for l in range(1, len(n)):
         touched = 1.0 - (1.0 - rates[l - 1]) ** k
-        total += (rates[l - 1] + 2 * touched / k) * n[l - 1] * n[l] * 4
+        read = rates[l - 1] if changed is None else min(rates[l - 1], changed[l - 1])
+        total += (read + 2 * touched / k) * n[l - 1] * n[l] * 4
         kind = net.fb_kind[l]
         if kind == FB_MATRIX:
             total += n[l] * n[net.fb_src[l]] * net.B.itemsize
         elif kind != FB_NONE and l < len(n) - 1:
             total += n[l] * n[l + 1] * 4
     return total
+
+
+def changed_fraction(net, X, y, steps: int = 40) -> np.ndarray:
+    """Per layer, the fraction of units whose spike differs from the step before, over
+    ``steps`` training steps of the NumPy specification on a copy of ``net``."""
+    from .engine import reference
+
+    work, p = net.settled(), net.params
+    x = np.minimum(np.asarray(X, dtype=np.float32), np.float32(p.input_max))
+    frac, prev = np.zeros(len(net.sizes)), None
+    for k in range(steps + 1):
+        i = k // p.steps_per_image % len(x)
+        reference.step(work, x[i], int(y[i]), train=True)
+        cur = work.spikes[(work.t - 1) & 1].copy()
+        if prev is not None:
+            frac += [np.mean(work.unit_view(cur, l) != work.unit_view(prev, l)) for l in range(len(net.sizes))]
+        prev = cur
+    return frac / steps
+
+
+def trained_network(params, rule, path) -> SpikingNetwork:
+    """The network of ``params`` with the state of a checkpoint of the paper network
+    (``spikefa run lillicrap2016-spiking`` writes one); int8 feedback keeps its own B."""
+    from . import checkpoint
+
+    import dataclasses
+
+    net = SpikingNetwork(dataclasses.replace(params, feedback_dtype="float32"), rule, seed=0)
+    checkpoint.load(net, path)
+    if params.feedback_dtype == "float32":
+        return net
+    net8 = SpikingNetwork(params, rule, seed=0)
+    for k in checkpoint.STATE:
+        if k != "B":
+            getattr(net8, k)[...] = getattr(net, k)
+    net8.t, net8.npend = net.t, net.npend
+    return net8
 
 
 def paper_params(feedback_dtype=None, overrides=None) -> SpikingParams:
@@ -107,15 +146,21 @@ def paper_params(feedback_dtype=None, overrides=None) -> SpikingParams:
 
 
 def run(threads: int = 1, images: int = 40, repeats: int = 7, dense_steps: int = 30, rule: str = "fa",
-        feedback_dtype: str | None = None, data_dir=None, overrides=None, out=print) -> dict:
+        feedback_dtype: str | None = None, data_dir=None, overrides=None, checkpoint=None, out=print) -> dict:
+    """Time the Numba engine and the dense NumPy step on the paper network, from its
+    initial weights or (``checkpoint``) from a trained state. With ``incremental``
+    forward drives (the default) both the full-gather and the incremental engine are
+    timed, alternating, so their ratio is measured under the same load."""
     params = paper_params(feedback_dtype, overrides)
-    X, y, source = _images(images * (repeats + 1), data_dir)
-    net = SpikingNetwork(params, rule, seed=0)
+    X, y, source = _images(images * (2 * repeats + 1), data_dir)
+    net = trained_network(params, rule, checkpoint) if checkpoint else SpikingNetwork(params, rule, seed=0)
     sim = Simulator(net, "numba", threads)
-    out(f"network {list(params.sizes)}, rule {rule}, B {params.feedback_dtype}, threads {threads}, {source}")
+    state = f"trained state of {checkpoint} (step {net.t})" if checkpoint else "initial weights"
+    out(f"network {list(params.sizes)}, rule {rule}, B {params.feedback_dtype}, threads {threads}, {source}, {state}")
     sim.train(X[:images], y[:images])  # compile (or load from cache) and settle the rates
     steps = images * params.steps_per_image
-    ms, rates = _train_timed(sim, X, y, images, repeats)
+    full, ms, rates = _train_alternating(sim, X, y, images, repeats)
+    changed = changed_fraction(net, X, y)
 
     net.W32 = {l: net.effective_W(l).astype(np.float32) for l in range(1, len(net.sizes))}
     net.F32 = {l: net.feedback_matrix(l).astype(np.float32) for l in range(1, len(net.sizes) - 1)
@@ -132,17 +177,21 @@ def run(threads: int = 1, images: int = 40, repeats: int = 7, dense_steps: int =
     dense = np.array(dense)
 
     bw = _bandwidth(threads)
-    bound = bytes_per_step(net, rates) / bw * 1e3
+    bound = bytes_per_step(net, rates, changed) / bw * 1e3
     speedup = np.median(dense) / np.median(ms)
-    out(f"firing rates per layer: " + ", ".join(f"{x:.3f}" for x in rates))
-    out(f"numba event-driven : {np.median(ms):7.3f} ms/step (median; min {ms.min():.3f}, max {ms.max():.3f}; "
+    out("firing rates per layer: " + ", ".join(f"{x:.3f}" for x in rates))
+    out("units changed per step: " + ", ".join(f"{x:.3f}" for x in changed) + " (the incremental drive reads these)")
+    out(f"numba, full gather : {np.median(full):7.3f} ms/step (median; min {full.min():.3f}, max {full.max():.3f}; "
         f"{repeats} runs of {steps} steps)")
+    out(f"numba incremental  : {np.median(ms):7.3f} ms/step (median; min {ms.min():.3f}, max {ms.max():.3f}; "
+        f"{repeats} runs of {steps} steps, alternating with the above)")
     out(f"dense numpy float32: {np.median(dense):7.3f} ms/step (median; min {dense.min():.3f}, max {dense.max():.3f}; "
         f"{dense_steps} steps)")
     out(f"speed-up           : {speedup:7.1f} x")
-    out(f"bandwidth bound    : {bound:7.3f} ms/step ({bytes_per_step(net, rates) / 1e6:.1f} MB per step "
+    out(f"bandwidth bound    : {bound:7.3f} ms/step ({bytes_per_step(net, rates, changed) / 1e6:.1f} MB per step "
         f"at {bw / 1e9:.1f} GB/s measured with {threads} thread(s))")
-    return {"numba_ms": ms, "dense_ms": dense, "rates": rates, "speedup": speedup, "bound_ms": bound}
+    return {"numba_ms": ms, "full_ms": full, "dense_ms": dense, "rates": rates, "changed": changed,
+            "speedup": speedup, "bound_ms": bound}
 
 
 def _train_timed(sim, X, y, images, repeats):
@@ -156,6 +205,24 @@ def _train_timed(sim, X, y, images, repeats):
         times.append((time.perf_counter() - t) / steps * 1e3)
         spikes += ls
     return np.array(times), spikes / (repeats * steps) / sim.net.sizes
+
+
+def _train_alternating(sim, X, y, images, repeats):
+    """ms/step of ``repeats`` training calls of ``images`` images each with the full
+    gather and with the incremental drive, alternating; and the spikes per layer."""
+    steps = images * sim.net.params.steps_per_image
+    times, spikes = {False: [], True: []}, np.zeros(len(sim.net.sizes))
+    k = 1
+    for _ in range(repeats):
+        for inc in (False, True):
+            sl = slice(k * images, (k + 1) * images)
+            k += 1
+            sim.incremental = inc
+            t = time.perf_counter()
+            _, ls = sim.train(X[sl], y[sl])
+            times[inc].append((time.perf_counter() - t) / steps * 1e3)
+            spikes += ls
+    return np.array(times[False]), np.array(times[True]), spikes / (2 * repeats * steps) / sim.net.sizes
 
 
 def run_brian2(threads: int = 1, images: int = 40, repeats: int = 3, rule: str = "fa",

@@ -58,9 +58,12 @@ def _cmd_run(args) -> int:
 def _cmd_bench(args) -> int:
     from . import bench
 
+    if args.checkpoint and args.backend == "brian2":
+        raise SpikefaError("--checkpoint: only the Numba benchmark starts from a trained state; leave out --backend brian2")
     fn = bench.run_brian2 if args.backend == "brian2" else bench.run
     fn(threads=args.threads, images=args.images, repeats=args.repeats or (3 if args.backend == "brian2" else 7),
-       rule=args.rule, feedback_dtype=args.feedback_dtype, data_dir=args.data_dir, overrides=args.set)
+       rule=args.rule, feedback_dtype=args.feedback_dtype, data_dir=args.data_dir, overrides=args.set,
+       **({"checkpoint": args.checkpoint} if args.checkpoint else {}))
     return 0
 
 
@@ -166,6 +169,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--feedback-dtype", choices=["float32", "int8"])
     b.add_argument("--data-dir")
     b.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a network field")
+    b.add_argument("--checkpoint", help="time a trained network: the checkpoint.npz of a lillicrap2016-spiking run")
     b.set_defaults(fn=_cmd_bench)
 
     sw = sub.add_parser("sweep", help="run an experiment over seeds, rules and parameters; tabulate",

@@ -44,6 +44,9 @@ class Simulator:
         if backend not in BACKENDS:
             raise ConfigError(f"backend: unknown '{backend}', choose one of {', '.join(BACKENDS)}")
         self.net, self.backend, self.threads = net, backend, threads
+        # Numba: keep the forward drive and add the rows of the units that changed (see
+        # kernels.run_images); False gathers every active row each step (same results)
+        self.incremental = True
         if backend == "numba":
             set_threads(threads)
         elif backend == "brian2":   # one-line ConfigError with the install command when missing
@@ -128,7 +131,7 @@ class Simulator:
                 net.pend_spk, net.pend_kg, net.pend_kgb, net.npend,
                 p.tau, p.eta, p.gamma, PHI_KINDS[p.phi], p.delay, p.n_classes, counts, layer_spikes,
                 cap.units, cap.row_of_image, cap.spikes, cap.trace_units, cap.V, cap.phi,
-                net.reward_mode, net.reward_rate, net.R_bar if train else net.R_bar.copy())
+                net.reward_mode, net.reward_rate, net.R_bar if train else net.R_bar.copy(), self.incremental)
             if train:
                 net.t = int(t_end)
         if train:

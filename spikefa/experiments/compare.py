@@ -24,7 +24,7 @@ from ..metrics import angle, error_rate
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import check_rules, mean_sd, seed_mean, save_curves, seed_list, stack_runs
+from .common import check_rule_lrs, check_rules, mean_sd, seed_mean, save_curves, seed_list, stack_runs
 
 NAME = "compare"
 DESCRIPTION = "every rule on MNIST: 784-500-10 sigmoid MLP and the spiking network; table, bars, angle curves"
@@ -87,6 +87,7 @@ def _spiking_rule(rule, seeds, sp, X, y, Xt, yt, res, bar) -> dict:
 def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwrite: bool = False) -> dict:
     r, sp = cfg["run"], cfg["spiking"]
     rules = check_rules(r["rules"])
+    check_rule_lrs(cfg, rules)
     for key in ("seeds", "epochs", "batch", "train_images", "test_images", "probe_images"):
         if r[key] < 1:
             raise ConfigError(f"run.{key}: must be >= 1, got {r[key]}")
@@ -109,7 +110,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     for rule in rules:
         runs, walls = [], []
         for seed in seeds:
-            net = RateNetwork(RateParams(**cfg["network"]), rule, seed=seed)
+            net = RateNetwork(RateParams(**cfg["network"], lr=cfg["lr"][rule]), rule, seed=seed)
             t0 = time.perf_counter()
             runs.append(train(net, Xr, np.eye(n_cls)[yr], n_ex, batch=r["batch"], record_every=len(Xr),
                               evaluate=lambda n: {"test_error": error_rate(n.predict(Xtr), ytr)}, probe=probe,
