@@ -118,22 +118,14 @@ def changed_fraction(net, X, y, steps: int = 40) -> np.ndarray:
 
 
 def trained_network(params, rule, path) -> SpikingNetwork:
-    """The network of ``params`` with the state of a checkpoint of the paper network
-    (``spikefa run lillicrap2016-spiking`` writes one); int8 feedback keeps its own B."""
+    """The network of ``params`` and ``rule`` in the state of a checkpoint of the paper
+    network (``spikefa run lillicrap2016-spiking`` writes one); its feedback matrices
+    (``B``, int8 or of another rule) stay its own."""
     from . import checkpoint
 
-    import dataclasses
-
-    net = SpikingNetwork(dataclasses.replace(params, feedback_dtype="float32"), rule, seed=0)
-    checkpoint.load(net, path)
-    if params.feedback_dtype == "float32":
-        return net
-    net8 = SpikingNetwork(params, rule, seed=0)
-    for k in checkpoint.STATE:
-        if k != "B":
-            getattr(net8, k)[...] = getattr(net, k)
-    net8.t, net8.npend = net.t, net.npend
-    return net8
+    net = SpikingNetwork(params, rule, seed=0)
+    checkpoint.load(net, path, keep_own=("B", "B_c"))
+    return net
 
 
 def paper_params(feedback_dtype=None, overrides=None) -> SpikingParams:

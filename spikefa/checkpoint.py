@@ -50,8 +50,11 @@ def nbytes(net) -> int:
     return sum(getattr(net, k).nbytes for k in STATE) + 4096
 
 
-def load(net, path) -> dict:
+def load(net, path, keep_own=()) -> dict:
     """Restore ``net`` from ``path`` in place; return the ``extra`` dict saved with it.
+
+    ``keep_own``: state arrays (e.g. ``("B", "B_c")``) for which ``net`` keeps its own
+    values, so that a state can be loaded into a network with other feedback.
 
     Raises :class:`~spikefa.errors.SpikefaError` naming the file when it is unreadable,
     truncated or corrupt (zip CRC), or holds a network of another shape.
@@ -61,6 +64,8 @@ def load(net, path) -> dict:
         with np.load(path) as z:
             arrays = {}
             for k in STATE:
+                if k in keep_own:
+                    continue
                 arr = getattr(net, k)
                 if (k.startswith("pend_") or k == "R_bar") and k not in z:  # from an older version: zero
                     arrays[k] = np.zeros_like(arr)
