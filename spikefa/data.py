@@ -116,7 +116,8 @@ def find_data_dir(name, data_dir=None) -> Path:
         f"{name} file {missing[0]}{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}"
         f" not found; searched {', '.join(map(str, folders))}; set SPIKEFA_DATA or pass"
         f" --data-dir pointing at a folder with the standard IDX .gz files ({', '.join(files)}),"
-        f" or run on a machine with internet to download them into {_cache_root() / name}")
+        f" or run on a machine with internet to download them into"
+        f" {Path(os.path.expanduser(os.fspath(data_dir))) / name if data_dir is not None else _cache_root() / name}")
 
 
 def verify_file(path, size, sha256) -> None:
