@@ -126,3 +126,13 @@ def get_rule(name: str) -> FeedbackRule:
 def uniform_matrix(rng, shape, half_width):
     """A fixed random feedback matrix ~ U[-half_width, half_width], float32."""
     return rng.uniform(-half_width, half_width, size=shape).astype(np.float32)
+
+
+def random_feedback_layers(params, rng, top=False, plastic=False) -> list:
+    """One fixed-random ``FB_MATRIX`` per hidden layer, ~ U[-b_init, b_init]: from the
+    layer above (feedback alignment and its learned variants) or, with ``top``, straight
+    from the output layer (direct feedback alignment)."""
+    n, L = params.sizes, params.n_layers
+    return [LayerFeedback(FB_MATRIX, L if top else l + 1,
+                          uniform_matrix(rng, (n[l], n[L if top else l + 1]), params.b_init), plastic=plastic)
+            for l in range(1, L)]

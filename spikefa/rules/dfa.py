@@ -1,6 +1,6 @@
 """Direct feedback alignment [N16]: fixed random B_l straight from the output error."""
 
-from .base import FB_MATRIX, FeedbackRule, LayerFeedback, register, uniform_matrix
+from .base import FeedbackRule, random_feedback_layers, register
 
 
 @register
@@ -9,9 +9,7 @@ class DirectFeedbackAlignment(FeedbackRule):
     description = "direct feedback alignment: fixed random B_l from the output error to every hidden layer [N16]"
 
     def spiking_feedback(self, params, rng):
-        n, top = params.sizes, params.n_layers
-        return [LayerFeedback(FB_MATRIX, top, uniform_matrix(rng, (n[l], n[top]), params.b_init))
-                for l in range(1, top)]
+        return random_feedback_layers(params, rng, top=True)
 
     def rate_source(self, net, l):
         return net.L

@@ -8,7 +8,7 @@ three-factor increment on the same rows and the same decay gamma, so
 ``B_l - W_{l+1}`` decays by ``(1 - gamma)`` per step.
 """
 
-from .base import FB_MATRIX, FeedbackRule, LayerFeedback, register, uniform_matrix
+from .base import FeedbackRule, random_feedback_layers, register
 
 
 @register
@@ -17,9 +17,7 @@ class KolenPollack(FeedbackRule):
     description = "Kolen-Pollack: B gets the transposed forward update plus the same weight decay [KP94, A19]"
 
     def spiking_feedback(self, params, rng):
-        n = params.sizes
-        return [LayerFeedback(FB_MATRIX, l + 1, uniform_matrix(rng, (n[l], n[l + 1]), params.b_init), plastic=True)
-                for l in range(1, params.n_layers)]
+        return random_feedback_layers(params, rng, plastic=True)
 
     def rate_setup(self, net, rng):
         self.B = self.random_feedback(net, rng)

@@ -24,7 +24,7 @@ independent of chunking. Pending plasticity is written before each phase.
 
 import numpy as np
 
-from .base import FB_MATRIX, FeedbackRule, LayerFeedback, register, uniform_matrix
+from .base import FeedbackRule, random_feedback_layers, register
 
 
 @register
@@ -35,9 +35,7 @@ class WeightMirror(FeedbackRule):
 
     # ----- spiking -----
     def spiking_feedback(self, params, rng):
-        n = params.sizes
-        return [LayerFeedback(FB_MATRIX, l + 1, uniform_matrix(rng, (n[l], n[l + 1]), params.b_init))
-                for l in range(1, params.n_layers)]
+        return random_feedback_layers(params, rng)
 
     def mirror_phase(self, net, images_done: int) -> None:
         """One mirror phase after ``images_done`` training images (see the module doc)."""
