@@ -15,7 +15,7 @@ from . import config, data
 from .engine.network import SpikingNetwork
 from .engine.params import SpikingParams
 from .engine.simulator import Simulator, set_threads
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .rules.base import FB_MATRIX, FB_NONE, FB_TRANSPOSE
 
 
@@ -124,7 +124,7 @@ def trained_network(params, rule, path) -> SpikingNetwork:
     from . import checkpoint
 
     net = SpikingNetwork(params, rule, seed=0)
-    checkpoint.load(net, path, keep_own=("B", "B_c"))
+    checkpoint.load(net, path, keep_own=("B", "B_c", "pend_kgb"))
     return net
 
 
@@ -140,11 +140,15 @@ def paper_params(feedback_dtype=None, overrides=None) -> SpikingParams:
 def run(threads: int = 1, images: int = 40, repeats: int = 7, dense_steps: int = 30, rule: str = "fa",
         feedback_dtype: str | None = None, data_dir=None, overrides=None, checkpoint=None, out=print) -> dict:
     """Time the Numba engine and the dense NumPy step on the paper network, from its
-    initial weights or (``checkpoint``) from a trained state. With ``incremental``
-    forward drives (the default) both the full-gather and the incremental engine are
-    timed, alternating, so their ratio is measured under the same load."""
+    initial weights or (``checkpoint``) from a trained state. The engine is timed with
+    the full gather and with the incremental forward drive, alternating, so their ratio
+    is measured under the same load."""
     params = paper_params(feedback_dtype, overrides)
-    X, y, source = _images(images * (2 * repeats + 1), data_dir)
+    need = images * (2 * repeats + 1)
+    X, y, source = _images(need, data_dir)
+    if len(X) < need:
+        raise ConfigError(f"--images {images} x (2 x --repeats {repeats} + 1) = {need} images, "
+                          f"more than the {len(X)} test images: lower --images or --repeats")
     net = trained_network(params, rule, checkpoint) if checkpoint else SpikingNetwork(params, rule, seed=0)
     sim = Simulator(net, "numba", threads)
     state = f"trained state of {checkpoint} (step {net.t})" if checkpoint else "initial weights"

@@ -169,7 +169,9 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
     those units (``overlap * kg``). Once trained, hidden units fire near 0 or 1 within an
     image, so about 12-16 % of them change from step to step while 50 % are active: 3-4x
     fewer rows cross the bus. ``D_l`` is rebuilt from the active rows at the start of each
-    call and after a renormalisation; sums are float64, so the drift is ~1e-16.
+    call and after a renormalisation; sums are float64, so it differs from a full gather
+    only by float64 rounding (~1e-16 of the drive; none at all in the twin tests), and
+    where a run is cut into calls can change V only at that level.
 
     Recording (see :mod:`spikefa.recording`; zero-size arrays turn it off): image ``img``
     is recorded when ``rec_row[img] >= 0``; its step ``k`` goes to buffer row

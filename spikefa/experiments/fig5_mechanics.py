@@ -72,6 +72,8 @@ def network(cfg: dict, seed: int) -> RateNetwork:
     rng = np.random.default_rng([seed, 3])
     w, b = cfg["init"]["w_hidden"], cfg["init"]["b_hidden"]
     net.W[1] = rng.uniform(-w, w, net.W[1].shape)
+    if net.W_mask[1] is not None:           # removed elements stay removed
+        net.W[1] *= net.W_mask[1]
     net.b[1] = rng.uniform(-b, b, net.b[1].shape)
     return net
 

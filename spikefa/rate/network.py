@@ -73,7 +73,8 @@ class RateParams:
         for name in ("lr", "weight_decay", "w_init", "b_init", "fb_lr", "fb_decay", "noise"):
             if not getattr(self, name) >= 0.0:
                 raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
-        if not isinstance(self.mirror_batch, int) or self.mirror_batch < 0:
+        if isinstance(self.mirror_batch, bool) or not isinstance(self.mirror_batch, (int, np.integer)) \
+                or self.mirror_batch < 0:
             raise ConfigError(f"mirror_batch: must be an integer >= 0, got {self.mirror_batch!r}")
         if not 0.0 <= self.sparsity < 1.0:
             raise ConfigError(f"sparsity: must lie in [0, 1), got {self.sparsity}")
