@@ -24,7 +24,7 @@ from ..metrics import angle, error_rate
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import check_rule_lrs, check_rules, mean_sd, seed_mean, save_curves, seed_list, stack_runs
+from .common import Ticker, check_rule_lrs, check_rules, mean_sd, seed_mean, save_curves, seed_list, stack_runs
 
 NAME = "compare"
 DESCRIPTION = "every rule on MNIST: 784-500-10 sigmoid MLP and the spiking network; table, bars, angle curves"
@@ -111,12 +111,13 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
         runs, walls = [], []
         for seed in seeds:
             net = RateNetwork(RateParams(**cfg["network"], lr=cfg["lr"][rule]), rule, seed=seed)
+            tick = Ticker(bar)
             t0 = time.perf_counter()
             runs.append(train(net, Xr, np.eye(n_cls)[yr], n_ex, batch=r["batch"], record_every=len(Xr),
                               evaluate=lambda n: {"test_error": error_rate(n.predict(Xtr), ytr)}, probe=probe,
-                              order_rng=np.random.default_rng([seed, 1])))
+                              order_rng=np.random.default_rng([seed, 1]), progress=tick))
             walls.append(time.perf_counter() - t0)
-            bar.update(n_ex)
+            tick.finish(n_ex)
         c = curves[rule] = stack_runs(runs)
         save_curves(res, f"rate/{rule}", c)
         rate_rows[rule] = {"error": mean_sd(c["test_error"][:, -1]), "delta_angle": seed_mean(c["delta_angle"][:, -1], 0),
