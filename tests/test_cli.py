@@ -195,6 +195,11 @@ def test_tiny_run(tiny_runs):
     rates = ep[0, 5:]
     assert ((rates > 0) & (rates < 1)).all()
     assert tiny_runs["one_ckpt"]["t"] == 1500
+    # per epoch: epoch, matrix angle and teaching-signal angle of hidden layers 1..3
+    al = res["alignment"]
+    assert al.shape == (1, 7) and al[0, 0] == 1.0
+    assert (np.abs(al[0, 1:4] - 90) < 10).all()       # FA's fixed B after 300 images: near orthogonal to W
+    assert (al[0, 4:] > 0).all() and (al[0, 4:] < 100).all()
 
 
 def test_resume_equals_fresh_run(tiny_runs):
@@ -211,6 +216,7 @@ def test_resume_equals_fresh_run(tiny_runs):
     np.testing.assert_array_equal(ra["epoch"][:, 5:], rb["epoch"][:, 5:])
     # the first epoch of the resumed file is the one written before the resume
     np.testing.assert_array_equal(ra["epoch"][0], tiny_runs["one_res"]["epoch"][0])
+    np.testing.assert_array_equal(ra["alignment"], rb["alignment"])
     with np.load(tiny_runs["a"] / "checkpoint.npz") as za, np.load(tiny_runs["b"] / "checkpoint.npz") as zb:
         assert za["t"] == zb["t"] == 3000
         for k in ("W", "b", "c", "V", "U", "spikes"):

@@ -18,10 +18,23 @@ the output rates over those steps give ``e``. The angle is averaged over the bat
 matrix (shallow, node perturbation).
 """
 
-import numpy as np
+import functools
 
-from ..metrics import batch_delta_angle
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from ..metrics import angle, batch_delta_angle
 from . import reference
+
+
+def _one_blas_thread(fn):
+    """Run ``fn`` with a single-threaded BLAS: its sums then do not depend on how many
+    threads the run uses, and neither do the recorded angles (to the last bit)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 def probe_state(net, images, labels) -> tuple:
@@ -70,6 +83,7 @@ def teaching_signals(net, e, psi) -> tuple:
     return rule, bp[:L]
 
 
+@_one_blas_thread
 def delta_angles(net, images, labels) -> list:
     """Batch-averaged angle (degrees) between the rule's and backprop's teaching signal,
     per hidden layer 1..L-1 (NaN where the rule sends none)."""
@@ -77,3 +91,15 @@ def delta_angles(net, images, labels) -> list:
     e, psi = probe_state(net, images, labels)
     rule, bp = teaching_signals(net, e, psi)
     return [np.nan if rule[l] is None else batch_delta_angle(rule[l], bp[l]) for l in range(1, net.params.n_layers)]
+
+
+@_one_blas_thread
+def matrix_angles(net) -> list:
+    """Angle (degrees) between each hidden layer's feedback matrix and W_{l+1}, layers
+    1..L-1 (NaN without a feedback matrix, or when it comes from another layer: DFA)."""
+    net = net.settled() if net.npend else net
+    out = []
+    for l in range(1, net.params.n_layers):
+        F, W = net.feedback_matrix(l), net.effective_W(l + 1)
+        out.append(angle(F, W) if F is not None and F.shape == W.shape else np.nan)
+    return out

@@ -15,12 +15,12 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import config, data
-from ..engine.alignment import delta_angles
+from ..engine.alignment import delta_angles, matrix_angles
 from ..engine.network import SpikingNetwork
 from ..engine.params import SpikingParams
 from ..engine.simulator import Simulator
 from ..errors import ConfigError
-from ..metrics import angle, error_rate
+from ..metrics import error_rate
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
@@ -35,16 +35,6 @@ SMOKE = {"run": {"seeds": 2, "epochs": 1, "train_images": 3000, "test_images": 1
 
 def defaults() -> dict:
     return config.load_toml(config.MODELS_DIR / "compare.toml")
-
-
-def _spiking_angles(net) -> list:
-    """Angle between each hidden layer's feedback matrix and W_{l+1} (NaN if none or DFA)."""
-    out = []
-    for l in range(1, net.params.n_layers):
-        F = net.feedback_matrix(l)
-        W = net.effective_W(l + 1)
-        out.append(angle(F, W) if F is not None and F.shape == W.shape else np.nan)
-    return out
 
 
 def _spiking_rule(rule, seeds, sp, X, y, Xt, yt, res, bar) -> dict:
@@ -62,7 +52,7 @@ def _spiking_rule(rule, seeds, sp, X, y, Xt, yt, res, bar) -> dict:
         for k in range(0, len(order) + 1, sp["record_every"]):
             rec["examples"].append(k)
             rec["seconds"].append(wall)
-            rec["matrix_angle"].append(_spiking_angles(snet))
+            rec["matrix_angle"].append(matrix_angles(snet))
             rec["delta_angle"].append(delta_angles(snet, *probe))
             t0 = time.perf_counter()
             for j in range(k, min(k + sp["record_every"], len(order)), 500):
@@ -73,7 +63,7 @@ def _spiking_rule(rule, seeds, sp, X, y, Xt, yt, res, bar) -> dict:
         if rec["examples"][-1] != len(order):
             rec["examples"].append(len(order))
             rec["seconds"].append(wall)
-            rec["matrix_angle"].append(_spiking_angles(snet))
+            rec["matrix_angle"].append(matrix_angles(snet))
             rec["delta_angle"].append(delta_angles(snet, *probe))
         walls.append(wall)
         errs.append(error_rate(sim.test(Xt[:sp["test_images"]])[0], yt[:sp["test_images"]]))

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import checkpoint, config, data, fsutil, recording
+from ..engine import alignment
 from ..engine.network import SpikingNetwork
 from ..engine.params import SpikingParams
 from ..engine.simulator import BACKENDS, Simulator
@@ -44,7 +45,7 @@ def check_run(r: dict, n_train: int | None = None, n_test: int | None = None) ->
     for key in ("epochs", "train_images", "test_images", "chunk", "eval_images", "threads"):
         if r[key] < 1:
             raise ConfigError(f"run.{key}: must be >= 1, got {r[key]}")
-    for key in ("eval_every", "checkpoint_every"):
+    for key in ("eval_every", "checkpoint_every", "probe_images"):
         if r[key] < 0:
             raise ConfigError(f"run.{key}: must be >= 0, got {r[key]}")
     if not 0 <= r["seed"] < 2**32:
@@ -111,7 +112,7 @@ def validate(cfg: dict) -> SpikingParams:
 
 
 # fields that may change when a run is resumed; any other change means another run
-RESUME_MAY_CHANGE = {"epochs", "threads", "data_dir", "chunk", "checkpoint_every", "backend"}
+RESUME_MAY_CHANGE = {"epochs", "threads", "data_dir", "chunk", "checkpoint_every", "backend", "probe_images"}
 
 
 def check_resumable(old: dict, new: dict, out) -> None:
@@ -195,7 +196,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     X, y, Xt, yt = X[:r["train_images"]], y[:r["train_images"]], Xt[:r["test_images"]], yt[:r["test_images"]]
 
     res = ResultsWriter(res_path, NAME, cfg, seeds, mode="a" if resume else "w")
-    for name in ("epoch", "heldout"):   # rows written after the checkpoint are written again
+    for name in ("epoch", "heldout", "alignment"):   # rows written after the checkpoint are written again
         res.truncate(name, state.get(f"rows_{name}", 0))
     rec = recording.open_recorder(cfg, net, out, NAME, seeds, total_images=r["epochs"] * len(X),
                                   images_done=state["epoch"] * len(X) + state["pos"], resume=resume)
@@ -259,7 +260,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
             bar.update(len(idx))
             if every and state["pos"] < n and (state["pos"] // every) > ((state["pos"] - len(idx)) // every):
                 state.update(epoch_time=time.perf_counter() - t_start, wrong=wrong, seen=seen,
-                             rows_epoch=ep, rows_heldout=res.rows("heldout"))
+                             rows_epoch=ep, rows_heldout=res.rows("heldout"), rows_alignment=res.rows("alignment"))
                 save_checkpoint(state)
         train_time = time.perf_counter() - t_start
         t0 = time.perf_counter()
@@ -268,8 +269,11 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
         res.append("epoch", [ep + 1, test_err, wrong / max(seen, 1), train_time, test_time, *rates])
         bar.write(f"epoch {ep + 1}: test error {100 * test_err:.2f} %  (train {100 * wrong / max(seen, 1):.2f} %, "
                   f"{train_time:.0f} s training, {test_time:.0f} s testing)")
+        if r["probe_images"]:
+            m = min(r["probe_images"], len(Xt))
+            res.append("alignment", [ep + 1, *alignment.matrix_angles(net), *alignment.delta_angles(net, Xt[:m], yt[:m])])
         state = {"epoch": ep + 1, "pos": 0, "epoch_time": 0.0, "test_error": test_err,
-                 "rows_epoch": ep + 1, "rows_heldout": res.rows("heldout")}
+                 "rows_epoch": ep + 1, "rows_heldout": res.rows("heldout"), "rows_alignment": res.rows("alignment")}
         save_checkpoint(state)
     bar.close()
     final = float(state.get("test_error", np.nan))
