@@ -16,7 +16,7 @@ from .engine.network import SpikingNetwork
 from .engine.params import SpikingParams
 from .engine.simulator import Simulator, set_threads
 from .errors import ConfigError, DataError
-from .rules.base import FB_MATRIX, FB_NONE, FB_TRANSPOSE
+from .rules.base import FB_MATRIX, FB_NONE
 
 
 def _images(n, data_dir=None):

@@ -176,7 +176,6 @@ def fig4(source, windows=None, trace: int = 0, figsize=None) -> Figure:
         spi = rf.steps_per_image
         for c, w in enumerate(wins):
             img = rf.images(w)
-            steps = rf.steps(w)
             ax = fig.add_subplot(gs[0, c])
             plot_images(ax, img["pixels"], img["step"], spi, labels=img["label"])
             win = rf.window(w)

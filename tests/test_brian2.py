@@ -23,23 +23,20 @@ Two kinds of comparison:
 """
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from spikefa import data
 from spikefa.engine.network import SpikingNetwork
 from spikefa.engine.params import SpikingParams
 from spikefa.engine.simulator import Simulator
 from spikefa.errors import ConfigError
 from spikefa.recording import Capture
+from twins import N_IMG, STEPS, make_data, make_net, mnist_or_skip
 
 # brian2 2.9 parses with pyparsing's deprecated camelCase API: hundreds of warnings per test
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated.*:DeprecationWarning")
 
-SIZES = (30, 40, 30, 20)
-N_IMG, STEPS = 60, 5          # 300 steps
 V_TOL, W_TOL, U_TOL = 1e-6, 1e-6, 1e-5   # as tests/test_engine_twin.py
 
 
@@ -47,17 +44,6 @@ def brian2_available() -> bool:
     from spikefa.brian2_backend import available
 
     return available()
-
-
-def make_net(rule="fa", seed=3, **kw):
-    kw.setdefault("eta", 0.05)
-    p = SpikingParams(sizes=kw.pop("sizes", SIZES), n_classes=kw.pop("n_classes", 2), steps_per_image=STEPS, **kw)
-    return SpikingNetwork(p, rule, seed=seed)
-
-
-def make_data(n=N_IMG, n_in=SIZES[0], n_classes=2, seed=1):
-    rng = np.random.default_rng(seed)
-    return rng.random((n, n_in)).astype(np.float32), rng.integers(0, n_classes, n)
 
 
 # ----------------------------------------------------------------------------- draw for draw
@@ -213,13 +199,7 @@ R = 10                                 # Numba replicates (spike seeds 0..R-1)
 
 @pytest.fixture(scope="module")
 def mnist():
-    root = os.environ.get("SPIKEFA_DATA") or "/work/shared/data"
-    files = [f["file"] for f in data.DATASETS["mnist"]["files"].values()]
-    if not any(all((Path(root) / sub / f).is_file() for f in files) for sub in ("mnist", "")):
-        pytest.skip("MNIST IDX files not found (set SPIKEFA_DATA)")
-    X, y = data.load("mnist", "train", data_dir=root, download=False)
-    Xt, yt = data.load("mnist", "test", data_dir=root, download=False)
-    return X[:2000], y[:2000], Xt[:1000], yt[:1000]
+    return mnist_or_skip(2000, 1000)
 
 
 def _stat_net(rule, spike_seed):

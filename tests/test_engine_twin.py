@@ -15,22 +15,9 @@ from spikefa.engine import reference
 from spikefa.engine.network import SpikingNetwork
 from spikefa.engine.params import SpikingParams
 from spikefa.engine.simulator import Simulator
-
-SIZES = (30, 40, 30, 20)
-N_IMG, STEPS = 60, 5          # 300 steps: more than LAZY_K, so lazy flushes happen many times
+from twins import N_IMG, SIZES, STEPS, make_data, make_net
 
 V_TOL, W_TOL, U_TOL = 1e-6, 1e-6, 1e-5
-
-
-def make_net(rule="fa", seed=3, **kw):
-    kw.setdefault("eta", 0.05)
-    p = SpikingParams(sizes=kw.pop("sizes", SIZES), n_classes=kw.pop("n_classes", 2), steps_per_image=STEPS, **kw)
-    return SpikingNetwork(p, rule, seed=seed)
-
-
-def make_data(n=N_IMG, n_in=SIZES[0], n_classes=2, seed=1):
-    rng = np.random.default_rng(seed)
-    return rng.random((n, n_in)).astype(np.float32), rng.integers(0, n_classes, n)
 
 
 CASES = [

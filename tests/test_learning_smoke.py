@@ -21,16 +21,13 @@ deterministic given the seed, so the margins only guard against harmless numeric
 (e.g. a different summation order) that alter the spike trains.
 """
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from spikefa import data
 from spikefa.engine.network import SpikingNetwork
 from spikefa.engine.params import SpikingParams
 from spikefa.engine.simulator import Simulator
+from twins import mnist_or_skip
 
 SIZES = (784, 300, 300, 300, 1000)
 ETA = 1e-2
@@ -40,13 +37,7 @@ CHUNK = 500
 
 @pytest.fixture(scope="module")
 def mnist():
-    root = os.environ.get("SPIKEFA_DATA") or "/work/shared/data"
-    files = [f["file"] for f in data.DATASETS["mnist"]["files"].values()]
-    if not any(all((Path(root) / sub / f).is_file() for f in files) for sub in ("mnist", "")):
-        pytest.skip("MNIST IDX files not found (set SPIKEFA_DATA)")
-    X, y = data.load("mnist", "train", data_dir=root, download=False)
-    Xt, yt = data.load("mnist", "test", data_dir=root, download=False)
-    return X[:5000], y[:5000], Xt[:N_TEST], yt[:N_TEST]
+    return mnist_or_skip(5000, N_TEST)
 
 
 def error_rate(counts, labels):

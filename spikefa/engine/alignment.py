@@ -37,15 +37,14 @@ def _one_blas_thread(fn):
     return wrapper
 
 
-def probe_state(net, images, labels) -> tuple:
-    """Output error ``e`` (n, n_L) and ``Psi_l`` (n, n_l) per layer, from a test-mode pass
-    on a copy of ``net``."""
-    p, L = net.params, net.params.n_layers
-    work = net.settled()
+def probe_state(work, images, labels) -> tuple:
+    """Output error ``e`` (n, n_L) and ``Psi_l`` (n, n_l) per layer from a test-mode pass
+    of ``work`` (a settled copy: the pass changes its unit states, never its weights)."""
+    p, L = work.params, work.params.n_layers
     x = np.minimum(np.asarray(images, dtype=np.float32), np.float32(p.input_max))
     n = len(x)
-    psi = [None] + [np.zeros((n, net.sizes[l])) for l in range(1, L + 1)]
-    rate = np.zeros((n, net.sizes[L]))
+    psi = [None] + [np.zeros((n, work.sizes[l])) for l in range(1, L + 1)]
+    rate = np.zeros((n, work.sizes[L]))
     t = 0
     for i in range(n):
         for _ in range(p.test_steps):
@@ -57,7 +56,7 @@ def probe_state(net, images, labels) -> tuple:
             t += 1
     for l in range(1, L + 1):
         psi[l] /= p.test_steps
-    target = (np.arange(net.sizes[L])[None, :] // p.group == np.asarray(labels)[:, None]).astype(np.float64)
+    target = (np.arange(work.sizes[L])[None, :] // p.group == np.asarray(labels)[:, None]).astype(np.float64)
     return target - rate / p.test_steps, psi
 
 
@@ -87,9 +86,9 @@ def teaching_signals(net, e, psi) -> tuple:
 def delta_angles(net, images, labels) -> list:
     """Batch-averaged angle (degrees) between the rule's and backprop's teaching signal,
     per hidden layer 1..L-1 (NaN where the rule sends none)."""
-    net = net.settled() if net.npend else net
-    e, psi = probe_state(net, images, labels)
-    rule, bp = teaching_signals(net, e, psi)
+    work = net.settled()                     # one copy: the probe runs on it, then the angles
+    e, psi = probe_state(work, images, labels)
+    rule, bp = teaching_signals(work, e, psi)
     return [np.nan if rule[l] is None else batch_delta_angle(rule[l], bp[l]) for l in range(1, net.params.n_layers)]
 
 

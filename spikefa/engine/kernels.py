@@ -189,7 +189,6 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
     nact = np.zeros((2, L + 1), np.int64)
     acc = np.empty((NCHUNK, nmax))
     g = np.empty(nmax)
-    kg = np.empty(nmax, np.float32)
     phi32 = np.empty(nmax, np.float32)
     lazy_k = pend_kg.shape[0]
     ev = np.empty(lazy_k, np.float32)

@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 
+from .. import data  # noqa: E402
 from ..errors import ConfigError  # noqa: E402
 from ..rules import get_rule  # noqa: E402
 
@@ -30,6 +31,14 @@ def seed_list(r: dict) -> list:
     if first < 0:
         raise ConfigError(f"run.first_seed must be >= 0, got {first}")
     return list(range(first, first + r["seeds"]))
+
+
+def load_dataset(r: dict) -> tuple:
+    """Training and test images and labels of a [run] section (``dataset``, ``data_dir``),
+    and the number of classes."""
+    X, y = data.load(r["dataset"], "train", data_dir=r["data_dir"] or None)
+    Xt, yt = data.load(r["dataset"], "test", data_dir=r["data_dir"] or None)
+    return X, y, Xt, yt, int(y.max()) + 1
 
 
 def check_rule_lrs(cfg: dict, rules) -> None:

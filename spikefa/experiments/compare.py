@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .. import config, data
+from .. import config
 from ..engine.alignment import delta_angles, matrix_angles
 from ..engine.network import SpikingNetwork
 from ..engine.params import SpikingParams
@@ -24,7 +24,7 @@ from ..metrics import error_rate
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import Ticker, check_rule_lrs, check_rules, mean_sd, seed_mean, save_curves, seed_list, stack_runs
+from .common import Ticker, check_rule_lrs, check_rules, load_dataset, mean_sd, seed_mean, save_curves, seed_list, stack_runs
 
 NAME = "compare"
 DESCRIPTION = "every rule on MNIST: 784-500-10 sigmoid MLP and the spiking network; table, bars, angle curves"
@@ -49,11 +49,15 @@ def _spiking_rule(rule, seeds, sp, X, y, Xt, yt, res, bar) -> dict:
         order = np.random.default_rng([seed, 0]).permutation(len(X))[:sp["train_images"]]
         rec = {"examples": [], "seconds": [], "matrix_angle": [], "delta_angle": []}
         wall = 0.0
-        for k in range(0, len(order) + 1, sp["record_every"]):
+
+        def record(k):
             rec["examples"].append(k)
             rec["seconds"].append(wall)
             rec["matrix_angle"].append(matrix_angles(snet))
             rec["delta_angle"].append(delta_angles(snet, *probe))
+
+        for k in range(0, len(order) + 1, sp["record_every"]):
+            record(k)
             t0 = time.perf_counter()
             for j in range(k, min(k + sp["record_every"], len(order)), 500):
                 batch = order[j:min(j + 500, k + sp["record_every"], len(order))]
@@ -61,10 +65,7 @@ def _spiking_rule(rule, seeds, sp, X, y, Xt, yt, res, bar) -> dict:
                 bar.update(len(batch))
             wall += time.perf_counter() - t0
         if rec["examples"][-1] != len(order):
-            rec["examples"].append(len(order))
-            rec["seconds"].append(wall)
-            rec["matrix_angle"].append(matrix_angles(snet))
-            rec["delta_angle"].append(delta_angles(snet, *probe))
+            record(len(order))
         walls.append(wall)
         errs.append(error_rate(sim.test(Xt[:sp["test_images"]])[0], yt[:sp["test_images"]]))
         curves.append({k: np.asarray(v, dtype=float) for k, v in rec.items()})
@@ -84,9 +85,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     for key in ("train_images", "test_images", "record_every", "probe_images"):
         if sp[key] < 1:
             raise ConfigError(f"spiking.{key}: must be >= 1, got {sp[key]}")
-    X, y = data.load(r["dataset"], "train", data_dir=r["data_dir"] or None)
-    Xt, yt = data.load(r["dataset"], "test", data_dir=r["data_dir"] or None)
-    n_cls = int(y.max()) + 1
+    X, y, Xt, yt, n_cls = load_dataset(r)
     Xr, yr, Xtr, ytr = X[:r["train_images"]], y[:r["train_images"]], Xt[:r["test_images"]], yt[:r["test_images"]]
     probe = (Xtr[:r["probe_images"]], np.eye(n_cls)[ytr[:r["probe_images"]]])
     out = Path(out_dir)

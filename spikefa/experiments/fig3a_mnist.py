@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .. import config, data
+from .. import config
 from ..errors import ConfigError
 from ..metrics import error_rate
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import Ticker, band, check_rules, mean_sd, save_curves, seed_list, stack_runs
+from .common import Ticker, band, check_rules, load_dataset, mean_sd, save_curves, seed_list, stack_runs
 
 NAME = "fig3a-mnist"
 DESCRIPTION = "[L16] Fig. 3a,b: MNIST 784-1000-10 logistic, BP / FA / shallow / FA 50 % sparse; delta angles"
@@ -44,10 +44,8 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     for key in ("seeds", "epochs", "batch", "train_images", "test_images", "probe_images"):
         if r[key] < 1:
             raise ConfigError(f"run.{key}: must be >= 1, got {r[key]}")
-    X, y = data.load(r["dataset"], "train", data_dir=r["data_dir"] or None)
-    Xt, yt = data.load(r["dataset"], "test", data_dir=r["data_dir"] or None)
+    X, y, Xt, yt, n_cls = load_dataset(r)
     X, y, Xt, yt = X[:r["train_images"]], y[:r["train_images"]], Xt[:r["test_images"]], yt[:r["test_images"]]
-    n_cls = int(y.max()) + 1
     Y = np.eye(n_cls)[y]
     probe = (Xt[:r["probe_images"]], np.eye(n_cls)[yt[:r["probe_images"]]])
     out = Path(out_dir)

@@ -9,7 +9,6 @@ import difflib
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm

@@ -11,8 +11,6 @@ nominal choice; the model itself has no time unit).
 import datetime
 from pathlib import Path
 
-import numpy as np
-
 from .. import __version__
 from ..errors import SpikefaError
 from .reader import RasterFile, to_seconds
