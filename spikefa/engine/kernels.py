@@ -16,6 +16,7 @@ from numba import njit, prange
 
 from ..rng import step_key_nb, uniform_nb
 from ..rules.base import FB_MATRIX, FB_NONE, FB_TRANSPOSE
+from .activation import phi_nb, sigmoid_nb
 from .reference import RENORM_BELOW
 
 NCHUNK = 2
@@ -47,11 +48,50 @@ def _signdot(M, start, n, v):
     return acc
 
 
-@njit(cache=True, inline="always")
-def _phi(u, kind):
-    if kind == 0:
-        return np.tanh(u)
-    return 1.0 / (1.0 + np.exp(-u)) - 0.5
+# Per-unit passes, each a loop LLVM vectorises: no libm call (see .activation), no branch
+# (the spike list grows by ``m += s``), and error_model="numpy" so the division in the
+# rational tanh does not need a zero check.
+@njit(cache=True, error_model="numpy")
+def _membrane(V, D, a0, b, sig, decay, cl):
+    """V = decay V + c (D + a0 + b); sig = sigma(V)."""
+    for j in range(V.size):
+        v = decay * V[j] + cl * ((D[j] + a0[j]) + b[j])
+        V[j] = v
+        sig[j] = sigmoid_nb(v)
+
+
+@njit(cache=True, error_model="numpy")
+def _sample(sk, p, spk, act, u):
+    """spk[j] = [uniform(sk, j) < p[j]]; act[:m] lists the units that spiked; returns m."""
+    n = p.size
+    for j in range(n):
+        u[j] = uniform_nb(sk, j)
+    m = 0
+    for j in range(n):
+        f = u[j] < p[j]
+        spk[j] = f
+        act[m] = j
+        m += f
+    return m
+
+
+@njit(cache=True, error_model="numpy")
+def _feedback_units(U, d, phi, decay, scale, kind):
+    """U = decay U + scale d; phi = phi(U)."""
+    for j in range(U.size):
+        u = decay * U[j] + scale * np.float64(d[j])
+        U[j] = u
+        phi[j] = phi_nb(u, kind)
+
+
+@njit(cache=True, error_model="numpy")
+def _error_units(U, spk, phi, decay, lo, hi, kind):
+    """U = decay U + (y* - s) with y* one on units lo..hi-1; phi = phi(U)."""
+    for j in range(U.size):
+        y = 1.0 if lo <= j < hi else 0.0
+        u = decay * U[j] + (y - spk[j])
+        U[j] = u
+        phi[j] = phi_nb(u, kind)
 
 
 @njit(cache=True, inline="always")
@@ -190,6 +230,8 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
     acc = np.empty((NCHUNK, nmax))
     g = np.empty(nmax)
     phi32 = np.empty(nmax, np.float32)
+    dfb = np.empty(nmax, np.float32)      # feedback input of each unit
+    ubuf = np.empty(nmax)                 # this step's uniform draws of one layer
     lazy_k = pend_kg.shape[0]
     ev = np.empty(lazy_k, np.float32)
     group = n[L] // n_classes
@@ -219,14 +261,7 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
             cur = t & 1
             pre = cur ^ 1 if delay else cur
             sk = step_key_nb(keys[0], t)
-            m = 0
-            for i in range(n[0]):
-                if uniform_nb(sk, i) < x[i]:
-                    spikes[cur, i] = 1
-                    act[cur, m] = i
-                    m += 1
-                else:
-                    spikes[cur, i] = 0
+            m = _sample(sk, x, spikes[cur, :n[0]], act[cur, :n[0]], ubuf[:n[0]])
             nact[cur, 0] = m
             layer_spikes[0] += m
 
@@ -275,21 +310,9 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                         inc = pend_kg[tau_, base:base + nout]
                         for j in range(nout):
                             a0[j] += ov * np.float64(inc[j])
-                cl = c[l]
-                sk = step_key_nb(keys[l], t)
-                m = 0
-                for j in range(nout):
-                    drive = Dl[j] + a0[j]
-                    v = decay * V[base + j] + cl * (drive + b[base + j])
-                    V[base + j] = v
-                    sg = 1.0 / (1.0 + np.exp(-v))
-                    sig[base + j] = sg
-                    if uniform_nb(sk, j) < sg:
-                        spikes[cur, base + j] = 1
-                        act[cur, base + m] = j
-                        m += 1
-                    else:
-                        spikes[cur, base + j] = 0
+                _membrane(V[base:base + nout], Dl, a0, b[base:base + nout], sig[base:base + nout], decay, c[l])
+                m = _sample(step_key_nb(keys[l], t), sig[base:base + nout], spikes[cur, base:base + nout],
+                            act[cur, base:base + nout], ubuf[:nout])
                 nact[cur, l] = m
                 layer_spikes[l] += m
             for q in range(nact[cur, L]):
@@ -305,11 +328,8 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
 
             # error units, then the feedback path top-down
             base = u_off[L]
-            for j in range(n[L]):
-                y = 1.0 if j // group == label else 0.0
-                u = decay * U[base + j] + (y - spikes[cur, base + j])
-                U[base + j] = u
-                phi[cur, base + j] = _phi(u, phi_kind)
+            _error_units(U[base:base + n[L]], spikes[cur, base:base + n[L]], phi[cur, base:base + n[L]], decay,
+                         label * group, (label + 1) * group, phi_kind)
             adv = 0.0
             if reward_mode:  # node perturbation: reward relative to its running mean
                 R = 0.0
@@ -348,11 +368,9 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                         for tau_ in range(npend):
                             if pend_spk[tau_, base + j]:
                                 d += ev[tau_]
-                    u = decay * U[base + j]
-                    if kind != FB_NONE:
-                        u += scale * np.float64(d)
-                    U[base + j] = u
-                    phi_out[base + j] = _phi(u, phi_kind)
+                    dfb[j] = d
+                _feedback_units(U[base:base + nl], dfb[:nl], phi_out[base:base + nl], decay,
+                                scale if kind != FB_NONE else 0.0, phi_kind)
             if row >= 0:
                 for q in range(tr_units.size):
                     tr_phi[row, q] = phi_out[tr_units[q]]
