@@ -4,9 +4,12 @@ An online step of a rate network multiplies every weight of ``W_1`` by ``keep = 
 weight_decay`` and subtracts ``lr x delta^T``. An MNIST image has about 19 % non-zero
 pixels, so only those rows of ``W_1`` take part in the forward drive and receive a
 gradient; the decay is the only thing that touches the other 81 %. Here the decay of a
-row is deferred until the row is next read: ``version[i]`` says through which step row i
-is up to date, and reading it first multiplies it by ``keep ** (t - version[i])``. The
-stored values equal the dense update's to rounding (a power instead of a product).
+row is deferred until the row next learns: ``version[i]`` says through which step row i
+is up to date; the forward drive multiplies its input by the decay it owes, ``keep ** (t -
+version[i])``, and the update applies that decay with the step's own. The stored values
+equal the dense update's to rounding (a power instead of a product). Each step thus
+streams the rows of the non-zero inputs twice: read for the drive, read and written for
+the update.
 
 :func:`lazy_forward_np` and :func:`lazy_update_np` are the specification; the Numba
 kernels compute the same and are compared with them in ``tests/test_rate_lazy.py``.
@@ -17,10 +20,9 @@ from numba import njit
 
 
 def lazy_forward_np(W, version, t, keep, x, nz):
-    """Bring rows ``nz`` up to step t and return the drive ``x[nz] @ W[nz]``."""
-    W[nz] *= (keep ** (t - version[nz]).astype(np.float64))[:, None]
-    version[nz] = t
-    return x[nz] @ W[nz]
+    """The drive ``x[nz] @ W[nz]`` of rows ``nz`` as of step t; reads W only (the decay
+    owed by a row is folded into its input, ``x_i keep ** (t - version_i)``)."""
+    return (x[nz] * keep ** (t - version[nz]).astype(np.float64)) @ W[nz]
 
 
 def lazy_update_np(W, version, t, keep, x, nz, d, lr, mask):
@@ -44,13 +46,7 @@ def lazy_forward(W, version, t, keep, x, nz):
     n1 = W.shape[1]
     a = np.zeros(n1)
     for i in nz:
-        k = t - version[i]
-        if k:
-            s = keep ** k
-            for j in range(n1):
-                W[i, j] *= s
-            version[i] = t
-        xi = x[i]
+        xi = x[i] * keep ** (t - version[i])
         for j in range(n1):
             a[j] += xi * W[i, j]
     return a

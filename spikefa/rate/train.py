@@ -6,6 +6,7 @@ import numpy as np
 
 from ..errors import NumericalError
 from ..metrics import angle, batch_delta_angle
+from .online import fusable, train_online
 
 
 def alignment(net, x, y) -> dict:
@@ -59,13 +60,20 @@ def train(net, X, Y, n_examples: int, batch: int = 1, record_every: int = 1000, 
                 rec.setdefault(k, []).append(v)
 
     record()
+    fused = batch == 1 and fusable(net, layers)
     while seen < n_examples:
         if pos + batch > n:
             perm, pos = order_rng.permutation(n), 0
-        idx = perm[pos:pos + batch]
-        pos += batch
-        net.train_step(X[idx], Y[idx], layers=layers)
-        seen += batch
+        if fused:   # up to the next record in one Numba call: the same steps (spikefa.rate.online)
+            k = min(n - pos, record_every - seen % record_every, n_examples - seen)
+            train_online(net, X, Y, perm[pos:pos + k])
+            pos += k
+            seen += k
+        else:
+            idx = perm[pos:pos + batch]
+            pos += batch
+            net.train_step(X[idx], Y[idx], layers=layers)
+            seen += batch
         if seen % record_every < batch:
             net.sync()
             if not all(np.isfinite(W).all() for W in net.W[1:]):

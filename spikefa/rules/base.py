@@ -56,6 +56,10 @@ class FeedbackRule:
 
     name = ""
     description = ""
+    # Rate networks: online steps may run many at a time in Numba (spikefa.rate.online)
+    # when the rule keeps the default rate_deltas and rate_after_update and its
+    # rate_feedback returns W[l+1] itself or its own fixed B[l] (or None).
+    rate_fusable = False
 
     def spiking_feedback(self, params, rng: np.random.Generator) -> list:
         """One :class:`LayerFeedback` per hidden layer 1..L-1 (index 0 is layer 1)."""

@@ -7,6 +7,7 @@ from .base import FeedbackRule, random_feedback_layers, register
 class DirectFeedbackAlignment(FeedbackRule):
     name = "dfa"
     description = "direct feedback alignment: fixed random B_l from the output error to every hidden layer [N16]"
+    rate_fusable = True
 
     def spiking_feedback(self, params, rng):
         return random_feedback_layers(params, rng, top=True)

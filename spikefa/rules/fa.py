@@ -7,6 +7,7 @@ from .base import FeedbackRule, random_feedback_layers, register
 class FeedbackAlignment(FeedbackRule):
     name = "fa"
     description = "feedback alignment: fixed random B, layer by layer [L16]"
+    rate_fusable = True
 
     def spiking_feedback(self, params, rng):
         return random_feedback_layers(params, rng)
