@@ -20,6 +20,7 @@ from spikefa.errors import ConfigError, SpikefaError
 from spikefa.results import read_results
 from spikefa.sweep import executors as sweep_executors
 from spikefa.sweep import grid, plan, run_sweep, split_values
+from spikefa.sweep.worker import point_progress
 
 FAKE = '''
 """A fake experiment for the sweep tests: score = value + 0.1 * seed."""
@@ -174,6 +175,18 @@ def test_local_sweep_of_xor_table_matches_point_files(tmp_path):
     summary = (out / "summary.md").read_text()
     assert "| rule" in summary and "examples_to_solve" in summary and "6 points: 6 done" in summary
     assert all(row["status"] == "done" for row in read_csv(out / "points.csv"))
+    # every point kept its own progress bar, finished
+    assert all(point_progress(out / "points" / p.name) == "100%" for p in res.plan.points)
+
+
+def test_point_progress_reads_the_newest_bar(tmp_path):
+    assert point_progress(tmp_path) is None                       # no file yet
+    f = tmp_path / "progress.txt"
+    f.write_text("")
+    assert point_progress(tmp_path) is None                       # no bar drawn yet
+    f.write_text("xor:   3%|3    | 3/100\rxor:  47%|####7     | 47/100 [00:01<00:01]" + " " * 500
+                 + "\rfig3a:  12%|#2   | 12/100")
+    assert point_progress(tmp_path) == "12%"
 
 
 def test_table_and_welch_test_of_a_two_value_axis(fake, tmp_path):

@@ -30,6 +30,7 @@ from ..errors import ConfigError, SpikefaError
 from . import adapters, grid, table
 from .adapters import Sample
 from .executors import DaskExecutor, LocalExecutor
+from .worker import point_progress
 
 OUTPUTS = ("table.csv", "samples.csv", "tests.csv", "points.csv", "summary.md")
 
@@ -226,8 +227,9 @@ def run_sweep(experiment: str, sets=(), seeds: int | None = None, first_seed: in
 
     def show():
         retrying = sum(1 for p in todo if errors[p.name])
+        where = [f"{p.name} {pr}" for p in inflight.values() if (pr := point_progress(out / "points" / p.name))]
         text = (f"done {len(res.ran) + len(res.skipped)}, running {len(inflight)}, failed {len(res.failed)}"
-                + (f", retrying {retrying}" if retrying else ""))
+                + (f", retrying {retrying}" if retrying else "") + (f" ({'; '.join(where)})" if where else ""))
         if text != shown[0]:        # redraw only on a change; the bar's own clock does the rest
             bar.set_postfix_str(text)
             shown[0] = text

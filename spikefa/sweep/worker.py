@@ -9,6 +9,7 @@ import contextlib
 import importlib
 import io
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -19,6 +20,11 @@ from pathlib import Path
 # one thread per worker: a machine runs as many points as it has cores, and a point that
 # also threads (numba, OpenBLAS) would fight the others for them
 THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+# the point's own progress bars (tqdm, redrawn at most every 2 s): `tail -f` it, and the
+# sweep's bar shows the newest percentage of each running point
+PROGRESS_FILE = "progress.txt"
+PROGRESS_EVERY = "2"
 
 # files a gathering worker does not send back: the spiking network's checkpoint is
 # hundreds of MB and only a local resume needs it
@@ -72,8 +78,10 @@ def run_point(task: dict) -> dict:
         exp = importlib.import_module(task["module"])
         # a checkpoint left by an earlier attempt or an interrupted sweep: continue from it
         resume = (out / "checkpoint.npz").exists()
-        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            result = exp.run(task["config"], out, progress=False, resume=resume, overwrite=True)
+        os.environ["TQDM_MININTERVAL"] = PROGRESS_EVERY
+        with open(out / PROGRESS_FILE, "w") as bars, contextlib.redirect_stdout(log), \
+                contextlib.redirect_stderr(bars):
+            result = exp.run(task["config"], out, progress=True, resume=resume, overwrite=True)
         found = samples(task["experiment"], read_results(out / "results.h5"))
         reply = {"ok": True, "samples": [s.to_json() for s in found],
                  "result": {str(k): str(v) for k, v in (result or {}).items()}}
@@ -92,3 +100,16 @@ def run_point(task: dict) -> dict:
                           if f.is_file() and f.name not in NOT_GATHERED}
         shutil.rmtree(out, ignore_errors=True)
     return reply
+
+
+def point_progress(folder) -> str | None:
+    """How far a running point is ("35%" of its newest progress bar), or None if unknown."""
+    try:
+        with open(Path(folder) / PROGRESS_FILE, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 400))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    found = re.findall(r"(\d+)%\|", tail)
+    return f"{found[-1]}%" if found else None
