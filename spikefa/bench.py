@@ -155,9 +155,9 @@ def run(threads: int = 1, images: int = 40, repeats: int = 7, dense_steps: int =
     out(f"network {list(params.sizes)}, rule {rule}, B {params.feedback_dtype}, threads {threads}, {source}, {state}")
     sim.train(X[:images], y[:images])  # compile (or load from cache) and settle the rates
     steps = images * params.steps_per_image
-    full, ms, rates = _train_alternating(sim, X, y, images, repeats)
-    changed = changed_fraction(net, X, y)
 
+    # the dense step trains float32 copies of the same state; its steps are interleaved
+    # with the engine's runs, so that both are timed under the same load
     net.W32 = {l: net.effective_W(l).astype(np.float32) for l in range(1, len(net.sizes))}
     net.F32 = {l: net.feedback_matrix(l).astype(np.float32) for l in range(1, len(net.sizes) - 1)
                if net.fb_kind[l] != FB_NONE}
@@ -165,13 +165,18 @@ def run(threads: int = 1, images: int = 40, repeats: int = 7, dense_steps: int =
     rng = np.random.default_rng(0)
     set_threads(threads)
     dense_numpy_step(net, X[0], y[0], rng)
-    dense = []
-    for k in range(dense_steps):
-        t = time.perf_counter()
-        dense_numpy_step(net, X[k % len(X)], y[k % len(y)], rng)
-        dense.append((time.perf_counter() - t) * 1e3)
-    dense = np.array(dense)
+    dense, per_round = [], max(3, -(-dense_steps // repeats))
 
+    def dense_round():
+        for _ in range(per_round):
+            k = len(dense)
+            t = time.perf_counter()
+            dense_numpy_step(net, X[k % len(X)], y[k % len(y)], rng)
+            dense.append((time.perf_counter() - t) * 1e3)
+
+    full, ms, rates = _train_alternating(sim, X, y, images, repeats, between=dense_round)
+    changed = changed_fraction(net, X, y)
+    dense = np.array(dense)
     bw = _bandwidth(threads)
     bound = bytes_per_step(net, rates, changed) / bw * 1e3
     speedup = np.median(dense) / np.median(ms)
@@ -182,7 +187,7 @@ def run(threads: int = 1, images: int = 40, repeats: int = 7, dense_steps: int =
     out(f"numba incremental  : {np.median(ms):7.3f} ms/step (median; min {ms.min():.3f}, max {ms.max():.3f}; "
         f"{repeats} runs of {steps} steps, alternating with the above)")
     out(f"dense numpy float32: {np.median(dense):7.3f} ms/step (median; min {dense.min():.3f}, max {dense.max():.3f}; "
-        f"{dense_steps} steps)")
+        f"{len(dense)} steps, {per_round} after each pair of the above)")
     out(f"speed-up           : {speedup:7.1f} x")
     out(f"bandwidth bound    : {bound:7.3f} ms/step ({bytes_per_step(net, rates, changed) / 1e6:.1f} MB per step "
         f"at {bw / 1e9:.1f} GB/s measured with {threads} thread(s))")
@@ -203,9 +208,10 @@ def _train_timed(sim, X, y, images, repeats):
     return np.array(times), spikes / (repeats * steps) / sim.net.sizes
 
 
-def _train_alternating(sim, X, y, images, repeats):
+def _train_alternating(sim, X, y, images, repeats, between=None):
     """ms/step of ``repeats`` training calls of ``images`` images each with the full
-    gather and with the incremental drive, alternating; and the spikes per layer."""
+    gather and with the incremental drive, alternating (``between()`` after each pair);
+    and the spikes per layer."""
     steps = images * sim.net.params.steps_per_image
     times, spikes = {False: [], True: []}, np.zeros(len(sim.net.sizes))
     k = 1
@@ -218,6 +224,8 @@ def _train_alternating(sim, X, y, images, repeats):
             _, ls = sim.train(X[sl], y[sl])
             times[inc].append((time.perf_counter() - t) / steps * 1e3)
             spikes += ls
+        if between is not None:
+            between()
     return np.array(times[False]), np.array(times[True]), spikes / (2 * repeats * steps) / sim.net.sizes
 
 
