@@ -45,3 +45,21 @@ def test_compare_smoke(tmp_path):
         assert fa.shape == (2, 4, 3) and np.isnan(f["spiking/shallow/delta_angle"][()]).all()
         assert 80 < fa[:, 0].mean() < 100 and fa[:, -1].mean() < fa[:, 0].mean() - 10
         assert bp[:, 0].max() < 15
+
+
+def test_fig3a_sparse_condition_widens_feedback_to_keep_its_variance():
+    from spikefa.experiments import fig3a_mnist
+    from spikefa.rate.network import RateNetwork
+
+    cfg = fig3a_mnist.defaults()
+    beta = cfg["network"]["b_init"]
+    assert fig3a_mnist.condition_params(cfg, 0.0).b_init == beta
+    p = fig3a_mnist.condition_params(cfg, 0.5)
+    assert p.sparsity == 0.5 and p.b_init == pytest.approx(beta * np.sqrt(2))
+    # seed 0: 10,000 feedback elements, half removed; the kept ones ~ U[-b, b] with b = beta sqrt(2),
+    # so the variance of B over all elements is (1/2) b^2 / 3 = beta^2 / 3, as without removal
+    B = RateNetwork(p, "fa", seed=0).rule.B[1]
+    assert abs((B == 0).mean() - 0.5) < 0.02                       # 4 s.d. of a binomial mean
+    assert B.var() == pytest.approx(beta ** 2 / 3, rel=0.05)
+    cfg["run"]["sparse_feedback_scale"] = False
+    assert fig3a_mnist.condition_params(cfg, 0.5).b_init == beta

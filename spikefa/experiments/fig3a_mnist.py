@@ -2,7 +2,9 @@
 
 Reported (mean of 20 runs): test error BP 2.4 %, FA 2.1 %, FA with 50 % of the elements
 of W and B removed 2.4 %; the angle between FA's and BP's hidden teaching signals falls
-and stays low (Fig. 3b). A condition ``RULE-sparseNN`` removes NN % of every W and B.
+and stays low (Fig. 3b). A condition ``RULE-sparseNN`` removes NN % of every W and B;
+with ``run.sparse_feedback_scale`` the kept elements of B are drawn from a range wider by
+1 / sqrt(1 - sparsity), so that each hidden unit's feedback keeps its variance.
 """
 
 import re
@@ -38,6 +40,13 @@ def parse_condition(cond: str) -> tuple:
     return m.group(1), int(m.group(2) or 0) / 100
 
 
+def condition_params(cfg: dict, sparsity: float) -> RateParams:
+    """The network of a condition: ``sparsity`` removed from every W and B, and with
+    ``run.sparse_feedback_scale`` B's range widened by 1 / sqrt(1 - sparsity)."""
+    widen = 1.0 / np.sqrt(1.0 - sparsity) if cfg["run"]["sparse_feedback_scale"] else 1.0
+    return RateParams(**{**cfg["network"], "sparsity": sparsity, "b_init": cfg["network"]["b_init"] * widen})
+
+
 def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwrite: bool = False) -> dict:
     r = cfg["run"]
     conds = [(c, *parse_condition(c)) for c in r["conditions"]]
@@ -58,7 +67,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     for cond, rule, sparsity in conds:
         runs = []
         for seed in seeds:
-            p = RateParams(**{**cfg["network"], "sparsity": sparsity})
+            p = condition_params(cfg, sparsity)
             net = RateNetwork(p, rule, seed=seed)
             tick = Ticker(bar)
 
