@@ -5,6 +5,7 @@ line, ``spikefa: error: ...``, with exit status 2; never a traceback from inside
 """
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -79,6 +80,10 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _cmd_sweep(args) -> int:
     from .sweep import plan, run_sweep
 
@@ -91,6 +96,10 @@ def _cmd_sweep(args) -> int:
         for p in pl.points:
             print(f"  {p.name}")
         return 0
+    # SIGTERM (kill, a batch system's time limit) stops a sweep as Ctrl-C does: its worker
+    # processes are ended and the table so far is written. Left to the default, the sweep
+    # would die alone and its workers run on, orphaned.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         res = run_sweep(args.experiment, **grid, out=args.out, workers=args.workers, scheduler=args.scheduler,
                         gather=args.gather, retries=args.retries, resume=args.resume, overwrite=args.overwrite,
@@ -99,6 +108,8 @@ def _cmd_sweep(args) -> int:
         print("spikefa: interrupted; finished points and the table so far are in the sweep folder "
               "(continue with --resume)", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(res.summary)
     print(f"wrote {res.out}/summary.md, table.csv, tests.csv, samples.csv, points.csv")
     if res.failed:

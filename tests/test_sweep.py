@@ -10,6 +10,11 @@ import csv
 import json
 import os
 import textwrap
+import time
+from pathlib import Path
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -322,3 +327,54 @@ def test_point_error_line():
 
     assert error_line(SpikefaError("a\nb")) == "a / b"
     assert error_line(KeyError("x")) == "KeyError: 'x'"
+
+
+def _children(pid):
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_sigterm_ends_the_sweep_and_its_workers(tmp_path):
+    # one xor point long enough (10^7 examples) to be running when SIGTERM comes
+    out = tmp_path / "sw"
+    proc = subprocess.Popen([sys.executable, "-m", "spikefa", "sweep", "xor", "--seeds", "1", "--workers", "1",
+                             "--set", "run.examples=10000000", "--out", str(out), "--quiet"],
+                            cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    workers = []
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("points/*/progress.txt")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        workers = [k for k in _children(proc.pid) if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text()]
+        assert proc.poll() is None and workers, "the sweep should be running a point in a worker process"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130 and "interrupted" in err
+        deadline = time.monotonic() + 30
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers)
+        assert (out / "points.csv").exists()           # the table so far was written
+    finally:   # leave no process behind, whatever failed
+        for pid in [proc.pid, *workers]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.communicate()
