@@ -61,6 +61,7 @@ def run_online(X, Y, order, W, b, F, fsrc, fuse, M, masked, acts, ce, lr, keep, 
     A = np.zeros((L + 1, nmax))
     H = np.zeros((L + 1, nmax))
     D = np.zeros((L + 1, nmax))
+    acc = np.empty(nmax)                  # forward drive of a deeper layer, reused every step
     for s in range(order.size):
         x = X[order[s]]
         y = Y[order[s]]
@@ -72,7 +73,7 @@ def run_online(X, Y, order, W, b, F, fsrc, fuse, M, masked, acts, ce, lr, keep, 
                 for j in range(nout):
                     A[1, j] = a1[j] + b[1][j]
             else:
-                acc = np.zeros(nout)
+                acc[:nout] = 0.0
                 Wl, hp = W[l], H[l - 1]
                 for i in range(Wl.shape[0]):
                     hi = hp[i]
