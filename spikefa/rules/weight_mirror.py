@@ -12,14 +12,18 @@ error of the estimate is about sqrt(n_l fb_lr / mirror_batch).
 Spiking engine (new): engaged mode is ordinary training with B_l as fixed feedback
 (``FB_MATRIX``). After every ``mirror_every`` training images the network enters mirror
 mode for ``mirror_samples`` noise steps: the units of each hidden layer l fire at random
-(``s_l ~ Bernoulli(1/2)``), layer l+1 responds through its forward weights
-(``V = c (s_l W'_{l+1} + b'_{l+1})``, ``s_{l+1} ~ Bernoulli(sigma(V))``), and since
-``Cov(s_l,i, s_{l+1},j) ~ (1/4) sigma'(V_j) W_ij`` the estimate
-``C_ij = 4 mean((s_l,i - 1/2)(s_{l+1},j - 1/2)) / mean(sigma'(V_j))`` of W_{l+1} is built
-from local pre- and post-synaptic activity alone, and ``B_l <- (1 - mirror_lr) B_l +
-mirror_lr C`` (decay towards the new estimate). The samples of a phase are drawn as one
-batch from a generator seeded by (spike seed, image count, layer): reproducible and
-independent of chunking. Pending plasticity is written before each phase.
+(``s_l ~ Bernoulli(1/2)``), and each unit j of layer l+1 integrates them through its
+forward weights, ``V_j = c sum_i s_l,i W'_ij`` (its membrane drive, which is linear in the
+input). Since ``Cov(s_l,i, V_j) = c W'_ij / 4``, the estimate
+``C_ij = 4 mean((s_l,i - 1/2)(V_j - mean V_j))`` of W_{l+1} is built from local pre- and
+post-synaptic quantities alone, unbiased whatever the units' operating point, with
+variance ``sum_{k != i} W_kj^2 / mirror_samples`` per element (tests/test_weight_mirror.py).
+Then ``B_l <- (1 - mirror_lr) B_l + mirror_lr C`` (decay towards the new estimate). The
+samples of a phase are drawn as one batch from a generator seeded by (spike seed, image
+count, layer): reproducible and independent of chunking. Pending plasticity is written
+before each phase. An earlier estimator used the post-synaptic spikes and divided by the
+mean sigma'(V_j); trained units saturate, that mean fell towards 0, and B drifted 88
+degrees from W^T.
 """
 
 import numpy as np
@@ -45,11 +49,8 @@ class WeightMirror(FeedbackRule):
             rng = np.random.default_rng([net.seed_spikes, 0x3177, images_done, l])
             s = rng.random((p.mirror_samples, net.sizes[l])) < 0.5
             W = net.W_layer(l + 1)
-            V = net.c[l + 1] * (s.astype(np.float32) @ W + net.unit_view(net.b, l + 1)).astype(np.float64)
-            P = 1.0 / (1.0 + np.exp(-V))
-            s1 = rng.random(P.shape) < P
-            cov = (s - 0.5).T @ (s1 - 0.5) / p.mirror_samples
-            C = 4.0 * cov / np.maximum((P * (1.0 - P)).mean(axis=0), 1e-3)
+            V = net.c[l + 1] * (s.astype(np.float32) @ W).astype(np.float64)
+            C = 4.0 * (s - 0.5).T @ (V - V.mean(axis=0)) / p.mirror_samples
             B = net.B_layer(l)
             scale = net.fb_scale[l] * net.B_c[l]
             B[:] = ((1.0 - p.mirror_lr) * scale * B + p.mirror_lr * C) / scale
