@@ -65,3 +65,19 @@ def test_train_takes_fused_path_only_where_allowed(rule, monkeypatch):
     assert list(rec["examples"]) == [0, 60, 120, 180, 240]
     # chunks end at records (every 60) and at the end of each pass over the 100 examples
     assert calls == ([60, 40, 20, 60, 20, 40, 10] if rule == "fa" else [])
+
+
+def test_every_activation_has_its_numba_twin():
+    # the fused loop's scalar f and f' against rate.activations, over a grid through 0
+    # (relu's kink included) and into logistic saturation; the same formulas, so they
+    # differ by at most a few ulp (Numba's exp and NumPy's are different builds)
+    from spikefa.rate.activations import ACTIVATIONS
+
+    assert set(online.ACT_CODES) == set(ACTIVATIONS)
+    a = np.linspace(-30.0, 30.0, 6001)
+    for name, (f, df) in ACTIVATIONS.items():
+        k = online.ACT_CODES[name]
+        h = np.array([online._f(v, k) for v in a])
+        np.testing.assert_allclose(h, f(a), rtol=1e-14, atol=0, err_msg=name)
+        dh = np.array([online._df(v, hv, k) for v, hv in zip(a, h)])
+        np.testing.assert_allclose(dh, df(a, f(a)), rtol=1e-14, atol=0, err_msg=name)
