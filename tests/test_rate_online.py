@@ -70,7 +70,7 @@ def test_train_takes_fused_path_only_where_allowed(rule, monkeypatch):
 def test_every_activation_has_its_numba_twin():
     # the fused loop's scalar f and f' against rate.activations, over a grid through 0
     # (relu's kink included) and into logistic saturation; the same formulas, so they
-    # differ by at most a few ulp (Numba's exp and NumPy's are different builds)
+    # differ by a few ulp at most (Numba's exp and tanh and NumPy's are different builds)
     from spikefa.rate.activations import ACTIVATIONS
 
     assert set(online.ACT_CODES) == set(ACTIVATIONS)
@@ -78,6 +78,6 @@ def test_every_activation_has_its_numba_twin():
     for name, (f, df) in ACTIVATIONS.items():
         k = online.ACT_CODES[name]
         h = np.array([online._f(v, k) for v in a])
-        np.testing.assert_allclose(h, f(a), rtol=1e-14, atol=0, err_msg=name)
+        np.testing.assert_allclose(h, f(a), rtol=1e-14, atol=1e-15, err_msg=name)
         dh = np.array([online._df(v, hv, k) for v, hv in zip(a, h)])
-        np.testing.assert_allclose(dh, df(a, f(a)), rtol=1e-14, atol=0, err_msg=name)
+        np.testing.assert_allclose(dh, df(a, f(a)), rtol=1e-14, atol=1e-15, err_msg=name)
