@@ -1,10 +1,8 @@
 """Tests of the ``spikefa`` command line: listing, one-line errors, a tiny real run, --resume."""
 
-import os
 import subprocess
 import sys
 import urllib.error
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,26 +11,9 @@ from spikefa import cli, data
 from spikefa.results import read_results
 from spikefa.rules import rule_names
 
+from clihelp import mnist_dir, run_cli
+
 EXP = "lillicrap2016-spiking"
-MNIST_FILES = [f["file"] for f in data.DATASETS["mnist"]["files"].values()]
-_REAL = os.environ.get("SPIKEFA_DATA") or "/work/shared/data"
-
-
-def _real_data_dir():
-    for d in (Path(_REAL) / "mnist", Path(_REAL)):
-        if all((d / f).is_file() for f in MNIST_FILES):
-            return str(d)
-    pytest.skip("MNIST IDX files not found (set SPIKEFA_DATA)")
-
-
-def run_cli(capsys, *argv):
-    """(exit status, stdout, stderr) of ``spikefa ARGV`` run in-process."""
-    try:
-        rc = cli.main(list(argv))
-    except SystemExit as e:        # argparse errors
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def assert_one_line_error(err):
@@ -128,7 +109,7 @@ def test_missing_data_exit_2(capsys, tmp_path, monkeypatch):
 
 
 def test_too_many_train_images_exit_2(capsys, tmp_path):
-    d = _real_data_dir()
+    d = mnist_dir()
     rc, _, err = run_cli(capsys, "run", EXP, "--smoke", "--quiet", "--data-dir", d,
                          "--train-images", "60001", "--out", str(tmp_path))
     assert rc == 2
@@ -144,7 +125,7 @@ def tiny_runs(tmp_path_factory):
 
     About 2 s per epoch of 300 images on the smoke network (784-500-500-500-1000).
     """
-    d = _real_data_dir()
+    d = mnist_dir()
     root = tmp_path_factory.mktemp("cli")
     a, b = root / "a", root / "b"
     outs = {}

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from spikefa import cli, data, plots
+from spikefa import data, plots
 from spikefa.recording import RasterFile
 from test_recording import STEPS, record
+from clihelp import run_cli
 
 _REAL = os.environ.get("SPIKEFA_DATA") or "/work/shared/data"
 
@@ -147,15 +148,6 @@ def test_nothing_calls_show(raster, tmp_path, monkeypatch):
 
 
 # ----- spikefa plot -----
-def run_cli(capsys, *argv):
-    try:
-        rc = cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
 @pytest.mark.parametrize("kind,panels", [("fig4", 6), ("raster", 3), ("traces", 12)])
 def test_cli_plot_raster_file(raster, tmp_path, capsys, kind, panels, monkeypatch):
     seen = {}

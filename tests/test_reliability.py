@@ -27,9 +27,9 @@ from spikefa.engine.simulator import Simulator, check_finite, set_threads
 from spikefa.errors import NumericalError, SpikefaError, StorageError
 from spikefa.results import read_results
 
+from clihelp import mnist_dir, run_cli
+
 EXP = "lillicrap2016-spiking"
-MNIST_FILES = [f["file"] for f in data.DATASETS["mnist"]["files"].values()]
-_REAL = os.environ.get("SPIKEFA_DATA") or "/work/shared/data"
 TINY = ["--quiet", "--set", "network.sizes=[784,100,100,1000]", "--train-images", "1000",
         "--test-images", "200", "--epochs", "2", "--set", "run.checkpoint_every=200",
         "--set", "run.chunk=100", "--set", "run.eval_every=500", "--set", "run.eval_images=100"]
@@ -37,25 +37,8 @@ WALL_COLUMNS = [3, 4]     # training and testing seconds of the `epoch` rows
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _data_dir():
-    for d in (Path(_REAL) / "mnist", Path(_REAL)):
-        if all((d / f).is_file() for f in MNIST_FILES):
-            return str(d)
-    pytest.skip("MNIST IDX files not found (set SPIKEFA_DATA)")
-
-
-def run_cli(capsys, *argv):
-    """(exit status, stderr) of ``spikefa ARGV`` in-process."""
-    try:
-        rc = cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        rc = e.code
-    _, err = capsys.readouterr()
-    return rc, err
-
-
 def tiny(out, *extra):
-    return ["run", EXP, *TINY, "--data-dir", _data_dir(), "--out", str(out), *map(str, extra)]
+    return ["run", EXP, *TINY, "--data-dir", mnist_dir(), "--out", str(out), *map(str, extra)]
 
 
 def one_line(err: str) -> str:
@@ -230,7 +213,7 @@ def test_disk_full_during_checkpoint_keeps_the_last_one(reference, tmp_path, cap
 
     out, rec = tmp_path / "f", {}
     _failing_write(mod, monkeypatch, 4, rec)
-    rc, err = run_cli(capsys, *tiny(out))
+    rc, _, err = run_cli(capsys, *tiny(out))
     assert rc == 2
     line = one_line(err)
     assert "checkpoint" in line and "disk is full" in line and "previous checkpoint is intact" in line
@@ -246,7 +229,7 @@ def test_disk_full_during_results_row_keeps_the_file(reference, tmp_path, capsys
 
     out, rec = tmp_path / "r", {}
     _failing_write(mod, monkeypatch, 4, rec)      # 1: header, 2, 3: held-out rows, 4: first epoch row
-    rc, err = run_cli(capsys, *tiny(out))
+    rc, _, err = run_cli(capsys, *tiny(out))
     assert rc == 2
     line = one_line(err)
     assert "result file" in line and "disk is full" in line
@@ -266,7 +249,7 @@ def _no_data(monkeypatch):
 def test_output_under_a_file_is_reported_before_loading(tmp_path, capsys, monkeypatch):
     (tmp_path / "file").write_text("x")
     _no_data(monkeypatch)
-    rc, err = run_cli(capsys, *tiny(tmp_path / "file" / "out"))
+    rc, _, err = run_cli(capsys, *tiny(tmp_path / "file" / "out"))
     assert rc == 2
     assert "is not writable" in one_line(err) and "file/out" in err
 
@@ -279,7 +262,7 @@ def test_read_only_output_folder(tmp_path, capsys, monkeypatch):
     ro.chmod(0o555)
     try:
         if os.geteuid() != 0:
-            rc, err = run_cli(capsys, *tiny(ro))
+            rc, _, err = run_cli(capsys, *tiny(ro))
             assert rc == 2 and "is not writable" in one_line(err)
     finally:
         ro.chmod(0o755)
@@ -288,7 +271,7 @@ def test_read_only_output_folder(tmp_path, capsys, monkeypatch):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
     monkeypatch.setattr(fsutil.tempfile, "TemporaryFile", read_only)
-    rc, err = run_cli(capsys, *tiny(tmp_path / "rofs"))
+    rc, _, err = run_cli(capsys, *tiny(tmp_path / "rofs"))
     assert rc == 2
     assert "is not writable: Read-only file system" in one_line(err)
 
@@ -296,7 +279,7 @@ def test_read_only_output_folder(tmp_path, capsys, monkeypatch):
 def test_too_little_free_space_is_reported_before_loading(tmp_path, capsys, monkeypatch):
     _no_data(monkeypatch)
     monkeypatch.setattr(fsutil.shutil, "disk_usage", lambda p: type("U", (), {"free": 10_000})())
-    rc, err = run_cli(capsys, *tiny(tmp_path / "o"))
+    rc, _, err = run_cli(capsys, *tiny(tmp_path / "o"))
     assert rc == 2
     line = one_line(err)
     assert "free" in line and "checkpoint" in line
@@ -362,7 +345,7 @@ def test_check_finite_accepts_huge_finite_weights():
 
 
 def test_huge_eta_stops_with_layer_and_step(tmp_path, capsys):
-    rc, err = run_cli(capsys, *tiny(tmp_path / "o", "--set", "network.eta=1e40"))
+    rc, _, err = run_cli(capsys, *tiny(tmp_path / "o", "--set", "network.eta=1e40"))
     assert rc == 2
     line = one_line(err)
     assert "non-finite" in line and "layer" in line and "by step 500" in line
@@ -384,7 +367,7 @@ def test_blow_up_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
         return real(self, images, labels, *a, **k)
 
     monkeypatch.setattr(Simulator, "train", train)
-    rc, err = run_cli(capsys, *tiny(out))
+    rc, _, err = run_cli(capsys, *tiny(out))
     assert rc == 2
     line = one_line(err)
     assert "non-finite" in line and "layer 2" in line and "by step 3500" in line
@@ -449,7 +432,7 @@ BAD = [
 def test_bad_config_is_one_line_before_anything_runs(tmp_path, capsys, monkeypatch, item, needle):
     _no_data(monkeypatch)
     out = tmp_path / "o"
-    rc, err = run_cli(capsys, "run", EXP, "--quiet", "--out", str(out), "--set", item)
+    rc, _, err = run_cli(capsys, "run", EXP, "--quiet", "--out", str(out), "--set", item)
     assert rc == 2, err
     assert needle in one_line(err)
     assert not out.exists()
@@ -457,7 +440,7 @@ def test_bad_config_is_one_line_before_anything_runs(tmp_path, capsys, monkeypat
 
 def test_rule_errors_come_before_loading(tmp_path, capsys, monkeypatch):
     _no_data(monkeypatch)
-    rc, err = run_cli(capsys, "run", EXP, "--quiet", "--out", str(tmp_path / "o"), "--rule", "kp",
+    rc, _, err = run_cli(capsys, "run", EXP, "--quiet", "--out", str(tmp_path / "o"), "--rule", "kp",
                       "--set", "network.feedback_dtype=\"int8\"")
     assert rc == 2 and "feedback_dtype" in one_line(err)
     assert not (tmp_path / "o").exists()
@@ -478,7 +461,7 @@ def test_bad_config_file(tmp_path, capsys, monkeypatch, content, needle):
         f.mkdir()
     else:
         f.write_bytes(content)
-    rc, err = run_cli(capsys, "run", EXP, "--quiet", "--out", str(tmp_path / "o"), "--config", str(f))
+    rc, _, err = run_cli(capsys, "run", EXP, "--quiet", "--out", str(tmp_path / "o"), "--config", str(f))
     assert rc == 2
     assert needle in one_line(err)
 
@@ -490,7 +473,7 @@ def test_existing_run_is_not_overwritten_without_asking(tmp_path, capsys, monkey
     out.mkdir()
     (out / "checkpoint.npz").write_bytes(b"precious")
     _no_data(monkeypatch)
-    rc, err = run_cli(capsys, *tiny(out))
+    rc, _, err = run_cli(capsys, *tiny(out))
     assert rc == 2 and "--resume" in one_line(err) and "--overwrite" in err
     assert (out / "checkpoint.npz").read_bytes() == b"precious"
 
@@ -499,18 +482,18 @@ def test_resume_refuses_other_network_and_corrupt_checkpoints(tmp_path, capsys):
     out = tmp_path / "o"
     short = ("--epochs", "1", "--train-images", "50", "--test-images", "50")
     assert cli.main(tiny(out, *short)) == 0
-    rc, err = run_cli(capsys, *tiny(out, *short, "--resume", "--set", "network.sizes=[784,50,1000]"))
+    rc, _, err = run_cli(capsys, *tiny(out, *short, "--resume", "--set", "network.sizes=[784,50,1000]"))
     assert rc == 2 and "network.sizes" in one_line(err)
     good = (out / "checkpoint.npz").read_bytes()
     for blob in (b"", good[:len(good) // 2], good[:-100] + bytes(100), os.urandom(300)):
         (out / "checkpoint.npz").write_bytes(blob)
-        rc, err = run_cli(capsys, *tiny(out, *short, "--resume"))
+        rc, _, err = run_cli(capsys, *tiny(out, *short, "--resume"))
         assert rc == 2 and "unreadable checkpoint" in one_line(err), err
 
 
 def test_resume_without_checkpoint_starts_fresh(tmp_path, capsys):
     out = tmp_path / "o"
-    rc, err = run_cli(capsys, *tiny(out, "--epochs", "1", "--train-images", "200", "--resume"))
+    rc, _, err = run_cli(capsys, *tiny(out, "--epochs", "1", "--train-images", "200", "--resume"))
     assert rc == 0 and "starting from the beginning" in err
 
 
