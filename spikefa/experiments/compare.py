@@ -19,12 +19,12 @@ from ..engine.alignment import delta_angles, matrix_angles
 from ..engine.network import SpikingNetwork
 from ..engine.params import SpikingParams
 from ..engine.simulator import Simulator
-from ..errors import ConfigError
 from ..metrics import error_rate
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import Ticker, check_rule_lrs, check_rules, load_dataset, mean_sd, seed_mean, save_curves, seed_list, stack_runs
+from .common import (Ticker, check_rule_lrs, check_rules, load_dataset, mean_sd, require_at_least,
+    save_curves, seed_list, seed_mean, stack_runs)
 
 NAME = "compare"
 DESCRIPTION = "every rule on MNIST: 784-500-10 sigmoid MLP and the spiking network; table, bars, angle curves"
@@ -79,12 +79,8 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     r, sp = cfg["run"], cfg["spiking"]
     rules = check_rules(r["rules"])
     check_rule_lrs(cfg, rules)
-    for key in ("seeds", "epochs", "batch", "train_images", "test_images", "probe_images"):
-        if r[key] < 1:
-            raise ConfigError(f"run.{key}: must be >= 1, got {r[key]}")
-    for key in ("train_images", "test_images", "record_every", "probe_images"):
-        if sp[key] < 1:
-            raise ConfigError(f"spiking.{key}: must be >= 1, got {sp[key]}")
+    require_at_least(r, "run", ("seeds", "epochs", "batch", "train_images", "test_images", "probe_images"))
+    require_at_least(sp, "spiking", ("train_images", "test_images", "record_every", "probe_images"))
     X, y, Xt, yt, n_cls = load_dataset(r)
     Xr, yr, Xtr, ytr = X[:r["train_images"]], y[:r["train_images"]], Xt[:r["test_images"]], yt[:r["test_images"]]
     probe = (Xtr[:r["probe_images"]], np.eye(n_cls)[ytr[:r["probe_images"]]])

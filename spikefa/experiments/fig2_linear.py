@@ -12,12 +12,12 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import config
-from ..errors import ConfigError
 from ..metrics import nse
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import Ticker, band, check_rule_lrs, check_rules, mean_sd, save_curves, seed_list, stack_runs
+from .common import (Ticker, band, check_rule_lrs, check_rules, mean_sd, require_at_least, save_curves,
+    seed_list, stack_runs)
 
 NAME = "fig2-linear"
 DESCRIPTION = "[L16] Fig. 2: linear 30-20-10 net, shallow / node perturbation / BP / FA, NSE and delta angle"
@@ -41,8 +41,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     r = cfg["run"]
     rules = check_rules(r["rules"])
     check_rule_lrs(cfg, rules)
-    if r["seeds"] < 1 or r["examples"] < 1 or r["record_every"] < 1:
-        raise ConfigError("run.seeds, run.examples and run.record_every must be >= 1")
+    require_at_least(r, "run", ("seeds", "examples", "record_every"))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seeds = seed_list(r)
