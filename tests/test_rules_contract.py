@@ -115,5 +115,6 @@ def test_spiking_rule_contract(rule):
         for l in (1, 2):
             last = angle(net.feedback_matrix(l), net.effective_W(l + 1))
             # KP: B - W decays by (1 - gamma) per step and both get the same increments;
-            # WM: B moves towards a noisy estimate of W (measured: 90 -> 45 degrees)
-            assert last < first[l] - (20.0 if rule == "wm" else 1.0), (l, first[l], last)
+            # WM: B moves towards its estimate of W, which lags W's learning at eta 0.05
+            # (measured: 90 -> 11 and 20 degrees; the spike-based estimator stopped at 45)
+            assert last < (35.0 if rule == "wm" else first[l] - 1.0), (l, first[l], last)
