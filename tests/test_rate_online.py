@@ -81,3 +81,16 @@ def test_every_activation_has_its_numba_twin():
         np.testing.assert_allclose(h, f(a), rtol=1e-14, atol=1e-15, err_msg=name)
         dh = np.array([online._df(v, hv, k) for v, hv in zip(a, h)])
         np.testing.assert_allclose(dh, df(a, f(a)), rtol=1e-14, atol=1e-15, err_msg=name)
+
+
+def test_one_pass_step_equals_the_numpy_update():
+    # spikefa.rate.network.step (BLAS gemm with beta) against decay, gradient and
+    # subtraction written out, on a C-ordered matrix (in place) and a strided view (copied back)
+    from spikefa.rate.network import step
+
+    rng = np.random.default_rng(4)
+    h, d = rng.random((20, 78)) * (rng.random((20, 78)) < 0.2), rng.standard_normal((20, 50))
+    for W in (rng.standard_normal((78, 50)), rng.standard_normal((78, 100))[:, ::2]):
+        want = W * (1 - 1e-4) - 0.01 * (h.T @ d)
+        step(W, h, d, 0.01, 1 - 1e-4)
+        np.testing.assert_allclose(W, want, rtol=0, atol=1e-14)

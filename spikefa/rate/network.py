@@ -12,6 +12,7 @@ chosen by the feedback rule (``B_l = W_{l+1}`` is backprop). Updates::
 from dataclasses import dataclass, fields
 
 import numpy as np
+from scipy.linalg.blas import dgemm
 
 from ..errors import ConfigError
 from ..rules import get_rule
@@ -19,6 +20,16 @@ from . import activations
 from .lazy_input import LazyInputLayer
 
 LOSSES = ("mse", "ce")
+
+
+def step(W, h, d, scale, keep):
+    """``W <- keep W - scale h^T d`` in one pass over W: BLAS's ``C <- alpha A B + beta C``
+    on W^T (Fortran order), with no full-size temporary. Decay, gradient and subtraction
+    as separate NumPy operations took 1.06-1.41 ms for 784x500 at batch 20; this took
+    0.57-0.80 ms (same run, OPENBLAS_NUM_THREADS=1, two other jobs on the 2 cores)."""
+    out = dgemm(alpha=-scale, a=d, b=h, trans_a=1, beta=keep, c=W.T, overwrite_c=1)
+    if not np.shares_memory(out, W):       # W was not C-contiguous float64: BLAS wrote a copy
+        W[...] = out.T
 
 
 @dataclass(frozen=True)
@@ -166,8 +177,8 @@ class RateNetwork:
     def apply(self, h, deltas, lr=None, layers=None) -> None:
         """Gradient-like step from the teaching signals; ``layers`` limits which learn.
 
-        In place (no full-size temporaries beyond the gradient itself): these matrices are
-        the whole cost of an online step. An online step of layer 1 at the configured
+        In place, one pass over each matrix (:func:`step`): these matrices are the whole
+        cost of a step. An online step of layer 1 at the configured
         rate touches only the rows of non-zero inputs and defers their decay.
         """
         p = self.params
@@ -182,11 +193,7 @@ class RateNetwork:
                     self.b[1] -= lr * d[0]
                     continue
                 self.sync()
-            if p.weight_decay:
-                self.W[l] *= 1.0 - lr * p.weight_decay
-            grad = h[l - 1].T @ d
-            grad *= lr / len(d)
-            self.W[l] -= grad
+            step(self.W[l], h[l - 1], d, lr / len(d), 1.0 - lr * p.weight_decay)
             if self.W_mask[l] is not None:
                 self.W[l] *= self.W_mask[l]
             self.b[l] -= lr * d.mean(axis=0)
