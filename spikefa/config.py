@@ -112,3 +112,10 @@ def build(defaults: dict, path=None, overrides=None) -> dict:
     """Defaults, then the TOML file at ``path``, then ``--set`` overrides."""
     cfg = merge(defaults, load_toml(path), str(path)) if path else merge(defaults, {})
     return merge(cfg, parse_overrides(cfg, overrides), "--set")
+
+
+def require_at_least(section: dict, name: str, keys, low: int = 1) -> None:
+    """One-line error for the first of ``keys`` in config section ``name`` below ``low``."""
+    for key in keys:
+        if section[key] < low:
+            raise ConfigError(f"{name}.{key}: must be >= {low}, got {section[key]}")

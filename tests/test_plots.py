@@ -4,21 +4,16 @@ Each figure is checked for its panels and for content (images with spikes in the
 lines with the recorded number of points, a PNG that is not blank).
 """
 
-import os
-from pathlib import Path
-
 import h5py
 import matplotlib.image
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from spikefa import data, plots
+from spikefa import plots
 from spikefa.recording import RasterFile
+from clihelp import mnist_dir, run_cli
 from test_recording import STEPS, record
-from clihelp import run_cli
-
-_REAL = os.environ.get("SPIKEFA_DATA") or "/work/shared/data"
 
 
 @pytest.fixture(scope="module")
@@ -182,18 +177,10 @@ def test_cli_plot_errors(raster, tmp_path, capsys):
         assert rc == 2 and err.count("\n") == 1 and err.startswith("spikefa: error: ") and needle in err, err
 
 
-def _mnist_dir():
-    files = [f["file"] for f in data.DATASETS["mnist"]["files"].values()]
-    for d in (Path(_REAL) / "mnist", Path(_REAL)):
-        if all((d / f).is_file() for f in files):
-            return str(d)
-    pytest.skip("MNIST IDX files not found (set SPIKEFA_DATA)")
-
-
 def test_run_record_then_plot_end_to_end(tmp_path, capsys):
     # a real run on MNIST with --record, then `spikefa plot` of both of its files
     out = tmp_path / "run"
-    rc, stdout, err = run_cli(capsys, "run", "lillicrap2016-spiking", "--record", "--data-dir", _mnist_dir(),
+    rc, stdout, err = run_cli(capsys, "run", "lillicrap2016-spiking", "--record", "--data-dir", mnist_dir(),
                               "--set", "network.sizes=[784,30,30,100]", "--train-images", "60", "--test-images", "20",
                               "--set", "run.eval_every=20", "--set", "record.window_images=5", "--out", out, "--quiet")
     assert rc == 0, err

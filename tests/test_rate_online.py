@@ -94,3 +94,11 @@ def test_one_pass_step_equals_the_numpy_update():
         want = W * (1 - 1e-4) - 0.01 * (h.T @ d)
         step(W, h, d, 0.01, 1 - 1e-4)
         np.testing.assert_allclose(W, want, rtol=0, atol=1e-14)
+    # the networks' matrices (C-ordered float64) take the one-pass path: BLAS writes W^T in place
+    from scipy.linalg.blas import dgemm
+
+    W = rng.standard_normal((78, 50))
+    assert np.shares_memory(dgemm(alpha=1.0, a=d, b=h, trans_a=1, beta=1.0, c=W.T, overwrite_c=1), W)
+    W.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        step(W, h, d, 0.01, 1.0)

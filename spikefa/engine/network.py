@@ -85,6 +85,9 @@ class SpikingNetwork:
         self.R_bar = np.zeros(1)
         # weight mirror: mirror phases between training images change B
         self.mirror = bool(getattr(self.rule, "spiking_mirror", False))
+        if self.mirror and not (self.fb_scale[1:L] > 0).all():
+            raise ConfigError(f"feedback_gain: rule '{rule}' keeps B as the stored matrix times "
+                              f"feedback_gain, so it must be > 0, got {params.feedback_gain}")
         if self.mirror and params.feedback_dtype == "int8":
             raise ConfigError(f"feedback_dtype: int8 storage needs fixed feedback matrices; "
                               f"rule '{rule}' changes them (use float32)")

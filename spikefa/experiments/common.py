@@ -20,13 +20,6 @@ def check_rules(names) -> list:
     return list(names)
 
 
-def require_at_least(section: dict, name: str, keys, low: int = 1) -> None:
-    """One-line error for the first of ``keys`` in config section ``name`` below ``low``."""
-    for key in keys:
-        if section[key] < low:
-            raise ConfigError(f"{name}.{key}: must be >= {low}, got {section[key]}")
-
-
 def seed_list(r: dict) -> list:
     """The seeds a rate experiment runs: ``run.first_seed``, ``first_seed + 1``, ... (``run.seeds`` of them).
 

@@ -23,7 +23,7 @@ from ..metrics import error_rate
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import (Ticker, check_rule_lrs, check_rules, load_dataset, mean_sd, require_at_least,
+from .common import (Ticker, check_rule_lrs, check_rules, load_dataset, mean_sd,
     save_curves, seed_list, seed_mean, stack_runs)
 
 NAME = "compare"
@@ -79,8 +79,8 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     r, sp = cfg["run"], cfg["spiking"]
     rules = check_rules(r["rules"])
     check_rule_lrs(cfg, rules)
-    require_at_least(r, "run", ("seeds", "epochs", "batch", "train_images", "test_images", "probe_images"))
-    require_at_least(sp, "spiking", ("train_images", "test_images", "record_every", "probe_images"))
+    config.require_at_least(r, "run", ("seeds", "epochs", "batch", "train_images", "test_images", "probe_images"))
+    config.require_at_least(sp, "spiking", ("train_images", "test_images", "record_every", "probe_images"))
     X, y, Xt, yt, n_cls = load_dataset(r)
     Xr, yr, Xtr, ytr = X[:r["train_images"]], y[:r["train_images"]], Xt[:r["test_images"]], yt[:r["test_images"]]
     probe = (Xtr[:r["probe_images"]], np.eye(n_cls)[ytr[:r["probe_images"]]])

@@ -16,8 +16,7 @@ from ..metrics import nse
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import (Ticker, band, check_rule_lrs, check_rules, mean_sd, require_at_least, save_curves,
-    seed_list, stack_runs)
+from .common import Ticker, band, check_rule_lrs, check_rules, mean_sd, save_curves, seed_list, stack_runs
 
 NAME = "fig2-linear"
 DESCRIPTION = "[L16] Fig. 2: linear 30-20-10 net, shallow / node perturbation / BP / FA, NSE and delta angle"
@@ -41,7 +40,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     r = cfg["run"]
     rules = check_rules(r["rules"])
     check_rule_lrs(cfg, rules)
-    require_at_least(r, "run", ("seeds", "examples", "record_every"))
+    config.require_at_least(r, "run", ("seeds", "examples", "record_every"))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seeds = seed_list(r)

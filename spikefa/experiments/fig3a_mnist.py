@@ -19,7 +19,7 @@ from ..metrics import error_rate
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import Ticker, band, check_rules, load_dataset, mean_sd, require_at_least, save_curves, seed_list, stack_runs
+from .common import Ticker, band, check_rules, load_dataset, mean_sd, save_curves, seed_list, stack_runs
 
 NAME = "fig3a-mnist"
 DESCRIPTION = "[L16] Fig. 3a,b: MNIST 784-1000-10 logistic, BP / FA / shallow / FA 50 % sparse; delta angles"
@@ -50,7 +50,7 @@ def condition_params(cfg: dict, sparsity: float) -> RateParams:
 def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwrite: bool = False) -> dict:
     r = cfg["run"]
     conds = [(c, *parse_condition(c)) for c in r["conditions"]]
-    require_at_least(r, "run", ("seeds", "epochs", "batch", "train_images", "test_images", "probe_images"))
+    config.require_at_least(r, "run", ("seeds", "epochs", "batch", "train_images", "test_images", "probe_images"))
     X, y, Xt, yt, n_cls = load_dataset(r)
     X, y, Xt, yt = X[:r["train_images"]], y[:r["train_images"]], Xt[:r["test_images"]], yt[:r["test_images"]]
     Y = np.eye(n_cls)[y]

@@ -23,7 +23,7 @@ from ..metrics import nse
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import Ticker, band, check_rules, mean_sd, require_at_least, save_curves, seed_list, stack_runs
+from .common import Ticker, band, check_rules, mean_sd, save_curves, seed_list, stack_runs
 
 NAME = "fig3d-deep"
 DESCRIPTION = "[L16] Fig. 3d: 30-20-10 vs 30-20-10-10 tanh nets fit a random deep teacher, BP and FA, t-test"
@@ -61,7 +61,7 @@ def _check(cfg) -> list:
     for rule in rules:
         if rule not in cfg["lr"]:
             raise ConfigError(f"lr.{rule}: no learning rate for rule '{rule}' (add it to the [lr] section)")
-    require_at_least(r, "run", ("seeds", "examples", "batch", "record_every", "train_examples", "test_examples"))
+    config.require_at_least(r, "run", ("seeds", "examples", "batch", "record_every", "train_examples", "test_examples"))
     for d in DEPTHS:
         if net[d][0] != tgt["sizes"][0] or net[d][-1] != tgt["sizes"][-1]:
             raise ConfigError(f"network.{d} = {net[d]}: input and output sizes must match target.sizes "

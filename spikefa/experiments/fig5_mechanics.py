@@ -33,7 +33,7 @@ from ..metrics import angle, nse, row_angles
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import band, check_rules, mean_sd, require_at_least, save_curves, seed_list, stack_runs
+from .common import band, check_rules, mean_sd, save_curves, seed_list, stack_runs
 
 NAME = "fig5-mechanics"
 DESCRIPTION = "[L16] Fig. 5: 20-1000-20 tanh net, quadratic target; W vs B^T angle and the three-phase test"
@@ -97,7 +97,7 @@ def _check(cfg) -> None:
         raise ConfigError(f"network.sizes: need one hidden layer (in, hidden, out), got {cfg['network']['sizes']}")
     if len(r["phase_examples"]) != len(PHASE_LAYERS) or min(r["phase_examples"]) < 1:
         raise ConfigError(f"run.phase_examples: need {len(PHASE_LAYERS)} positive counts, got {r['phase_examples']}")
-    require_at_least(r, "run", ("seeds", "examples", "batch", "record_every"))
+    config.require_at_least(r, "run", ("seeds", "examples", "batch", "record_every"))
     for key in ("train_examples", "test_examples"):
         if cfg["task"][key] < 2:
             raise ConfigError(f"task.{key} must be >= 2, got {cfg['task'][key]}")

@@ -21,7 +21,6 @@ from ..engine.simulator import BACKENDS, Simulator
 from ..errors import ConfigError, NumericalError, SpikefaError, StorageError
 from ..results import ResultsWriter, read_results
 from ..rules import rule_names
-from .common import require_at_least
 
 NAME = "lillicrap2016-spiking"
 DESCRIPTION = "spiking 784-1500x3-1000 network of [L16] Fig. 4 trained online on MNIST (paper: 1.8 % test error)"
@@ -42,7 +41,7 @@ def check_run(r: dict, n_train: int | None = None, n_test: int | None = None) ->
     """Range checks of the [run] section, each naming its field; needs no data."""
     import numba
 
-    require_at_least(r, "run", ("epochs", "train_images", "test_images", "chunk", "eval_images", "threads"))
+    config.require_at_least(r, "run", ("epochs", "train_images", "test_images", "chunk", "eval_images", "threads"))
     for key in ("eval_every", "checkpoint_every", "probe_images"):
         if r[key] < 0:
             raise ConfigError(f"run.{key}: must be >= 0, got {r[key]}")

@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import check_rule_lrs, check_rules, mean_sd, require_at_least, save_curves, seed_list, stack_runs
+from .common import check_rule_lrs, check_rules, mean_sd, save_curves, seed_list, stack_runs
 
 NAME = "xor"
 DESCRIPTION = "XOR with a 2-16-1 ReLU net: fraction of seeds reaching 100 % with random feedback (fa) and bp"
@@ -55,7 +55,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     r, netc = cfg["run"], cfg["network"]
     rules = check_rules(r["rules"])
     check_rule_lrs(cfg, rules)
-    require_at_least(r, "run", ("seeds", "examples", "record_every"))
+    config.require_at_least(r, "run", ("seeds", "examples", "record_every"))
     if netc["sizes"][0] != 2 or netc["sizes"][-1] != 1:
         raise ConfigError(f"network.sizes: XOR needs 2 inputs and 1 output, got {netc['sizes']}")
     out = Path(out_dir)

@@ -27,8 +27,10 @@ def step(W, h, d, scale, keep):
     on W^T (Fortran order), with no full-size temporary. Decay, gradient and subtraction
     as separate NumPy operations took 1.06-1.41 ms for 784x500 at batch 20; this took
     0.57-0.80 ms (same run, OPENBLAS_NUM_THREADS=1, two other jobs on the 2 cores)."""
+    if not W.flags.writeable:              # f2py would write into it regardless
+        raise ValueError("step: W is read-only")
     out = dgemm(alpha=-scale, a=d, b=h, trans_a=1, beta=keep, c=W.T, overwrite_c=1)
-    if not np.shares_memory(out, W):       # W was not C-contiguous float64: BLAS wrote a copy
+    if not np.may_share_memory(out, W):    # W was not C-contiguous float64: BLAS wrote a copy
         W[...] = out.T
 
 

@@ -15,9 +15,10 @@ mode for ``mirror_samples`` noise steps: the units of each hidden layer l fire a
 (``s_l ~ Bernoulli(1/2)``), and each unit j of layer l+1 integrates them through its
 forward weights, ``V_j = c sum_i s_l,i W'_ij`` (its membrane drive, which is linear in the
 input). Since ``Cov(s_l,i, V_j) = c W'_ij / 4``, the estimate
-``C_ij = 4 mean((s_l,i - 1/2)(V_j - mean V_j))`` of W_{l+1} is built from local pre- and
-post-synaptic quantities alone, unbiased whatever the units' operating point, with
-variance ``sum_{k != i} W_kj^2 / mirror_samples`` per element (tests/test_weight_mirror.py).
+``C_ij = 4 mean((s_l,i - 1/2)(V_j - E V_j))`` of W_{l+1}, with ``E V_j = c/2 sum_i W'_ij``
+the drive's mean over the noise (its resting level), is built from local pre- and
+post-synaptic quantities alone, exactly unbiased whatever the units' operating point, with
+variance ``c^2 sum_{k != i} W'_kj^2 / mirror_samples`` per element (tests/test_weight_mirror.py).
 Then ``B_l <- (1 - mirror_lr) B_l + mirror_lr C`` (decay towards the new estimate). The
 samples of a phase are drawn as one batch from a generator seeded by (spike seed, image
 count, layer): reproducible and independent of chunking. Pending plasticity is written
@@ -49,8 +50,11 @@ class WeightMirror(FeedbackRule):
             rng = np.random.default_rng([net.seed_spikes, 0x3177, images_done, l])
             s = rng.random((p.mirror_samples, net.sizes[l])) < 0.5
             W = net.W_layer(l + 1)
-            V = net.c[l + 1] * (s.astype(np.float32) @ W).astype(np.float64)
-            C = 4.0 * (s - 0.5).T @ (V - V.mean(axis=0)) / p.mirror_samples
+            c = net.c[l + 1]
+            V = c * (s.astype(np.float32) @ W).astype(np.float64)
+            # centred on its mean over the noise, c/2 sum_i W_ij (not the sample mean, which
+            # would shrink C by (N - 1)/N and make it 0 for a single sample)
+            C = 4.0 * (s - 0.5).T @ (V - 0.5 * c * W.sum(axis=0, dtype=np.float64)) / p.mirror_samples
             B = net.B_layer(l)
             scale = net.fb_scale[l] * net.B_c[l]
             B[:] = ((1.0 - p.mirror_lr) * scale * B + p.mirror_lr * C) / scale
