@@ -184,10 +184,11 @@ def test_test_calls_repeat_and_leave_the_network_alone():
 
 
 @pytest.mark.brian2
-def test_delay_is_a_one_line_error():
+@pytest.mark.parametrize("kw,word", [({"delay": True}, "delay"), ({"sparsity": 0.5}, "sparsity")])
+def test_unsupported_options_are_a_one_line_error(kw, word):
     pytest.importorskip("brian2")
-    with pytest.raises(ConfigError, match="delay") as e:
-        Simulator(make_net("fa", delay=True), "brian2")
+    with pytest.raises(ConfigError, match=word) as e:
+        Simulator(make_net("fa", **kw), "brian2")
     assert "\n" not in str(e.value)
 
 

@@ -46,6 +46,11 @@ CASES = [
     ("fa", {"w_init": 1.0}),
     ("kp", {"w_init": 1.0}),
     ("fa", {"w_init": 1.0, "gamma": 0.01}),
+    # half of every W and B removed: masked plasticity, written every step
+    ("fa", {"sparsity": 0.5}),
+    ("kp", {"sparsity": 0.5, "w_init": 1.0}),
+    ("bp", {"sparsity": 0.5}),
+    ("wm", {"sparsity": 0.5, "mirror_every": 7, "mirror_samples": 50}),
 ]
 
 

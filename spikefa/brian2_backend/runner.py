@@ -73,6 +73,8 @@ class Brian2Runner:
         p = net.params
         if p.delay:
             raise ConfigError("backend brian2: delay = true is not supported (use the numba or numpy backend)")
+        if p.sparsity:
+            raise ConfigError("backend brian2: sparsity > 0 is not supported (use the numba or numpy backend)")
         self.net, self.target, self.draws = net, target, draws
         self._build()
 

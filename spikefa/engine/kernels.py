@@ -125,8 +125,10 @@ def _add_rows(W, woff, nout, rows, lo, hi, sign, acc):
 
 
 @njit(cache=True)
-def _flush_rows(M, woff, nout, lo, hi, flags, fbase, pend, pbase, npend, sel, sbase, track, dacc):
+def _flush_rows(M, woff, nout, lo, hi, flags, fbase, pend, pbase, npend, sel, sbase, track, dacc, mask, masked):
     """Apply pending plasticity to rows lo..hi-1 of the (., nout) block of M at woff.
+
+    With ``masked``, elements whose ``mask`` (the layout of M) is 0 receive nothing.
 
     Row i receives ``pend[tau, pbase:pbase+nout]`` for every pending step tau in which
     ``flags[tau, fbase + i]`` (its pre-synaptic unit spiked), one float32 addition at a
@@ -143,8 +145,13 @@ def _flush_rows(M, woff, nout, lo, hi, flags, fbase, pend, pbase, npend, sel, sb
         for tau in range(npend):
             if flags[tau, fbase + i]:
                 inc = pend[tau, pbase:pbase + nout]
-                for j in range(nout):
-                    row[j] += inc[j]
+                if masked:
+                    m = mask[woff + i * nout:woff + (i + 1) * nout]
+                    for j in range(nout):
+                        row[j] += inc[j] if m[j] != 0 else np.float32(0.0)
+                else:
+                    for j in range(nout):
+                        row[j] += inc[j]
         if tr:
             for j in range(nout):
                 dacc[j] += row[j]
@@ -154,7 +161,8 @@ LAZY_K = 16  # plasticity steps kept pending before the weights are written
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def _flush(n, u_off, w_off, fb_off, fb_plastic, W, B, pend_spk, pend_kg, pend_kgb, npend, sel, D, dvalid, acc):
+def _flush(n, u_off, w_off, fb_off, fb_plastic, W, B, pend_spk, pend_kg, pend_kgb, npend, sel, D, dvalid, acc,
+           W_mask, B_mask, masked):
     """Write every pending plasticity step into W (and into B for Kolen-Pollack); the
     incremental drives ``D_l`` (where ``dvalid[l]``) follow the rows of units with ``sel``."""
     L = n.size - 1
@@ -165,10 +173,10 @@ def _flush(n, u_off, w_off, fb_off, fb_plastic, W, B, pend_spk, pend_kg, pend_kg
             a = acc[ch, :nout]
             a[:] = 0.0
             _flush_rows(W, w_off[l], nout, lo, hi, pend_spk, u_off[l - 1], pend_kg, u_off[l], npend,
-                        sel, u_off[l - 1], dvalid[l], a)
+                        sel, u_off[l - 1], dvalid[l], a, W_mask, masked)
             if fb_plastic[l - 1]:
                 _flush_rows(B, fb_off[l - 1], nout, lo, hi, pend_spk, u_off[l - 1], pend_kgb, u_off[l], npend,
-                            sel, u_off[l - 1], False, a)
+                            sel, u_off[l - 1], False, a, B_mask, masked)
         if dvalid[l]:
             for ch in range(NCHUNK):
                 for j in range(nout):
@@ -182,7 +190,7 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                pend_spk, pend_kg, pend_kgb, npend,
                tau, eta, gamma, phi_kind, delay, n_classes, counts, layer_spikes,
                rec_units, rec_row, rec_spk, tr_units, tr_V, tr_phi,
-               reward_mode, reward_rate, R_bar, incremental=True):
+               reward_mode, reward_rate, R_bar, W_mask, B_mask, masked, incremental=True):
     """Show each image for ``steps`` steps, from global step ``t0``.
 
     Returns ``(t, npend)``: the next global step and the number of pending plasticity
@@ -403,7 +411,7 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
             npend += 1
             if npend == lazy_k or renorm:
                 _flush(n, u_off, w_off, fb_off, fb_plastic, W, B, pend_spk, pend_kg, pend_kgb, npend,
-                       spikes[pre], D, dvalid, acc)
+                       spikes[pre], D, dvalid, acc, W_mask, B_mask, masked)
                 npend = 0
             if renorm:
                 dvalid[:] = False

@@ -65,6 +65,7 @@ class SpikingNetwork:
         self.b = np.zeros(total, dtype=np.float32)
         self.c = np.ones(L + 1, dtype=np.float64)
         self._init_feedback(self.rule.spiking_feedback(params, rng))
+        self._init_masks()
 
         self.V = np.zeros(total)
         self.U = np.zeros(total)
@@ -73,8 +74,9 @@ class SpikingNetwork:
         self.spikes = np.zeros((2, total), dtype=np.uint8)
         self.t = 0
         # pending plasticity of the lazy Numba engine; sign(W) feedback cannot account
-        # for pending increments, so such rules write every step (K = 1)
-        k = 1 if (self.fb_kind == FB_SIGN).any() else LAZY_K
+        # for pending increments, nor can the drive account for removed elements, so
+        # such networks write every step (K = 1)
+        k = 1 if (self.fb_kind == FB_SIGN).any() or self.masked else LAZY_K
         self.pend_spk = np.zeros((k, total), dtype=np.uint8)
         self.pend_kg = np.zeros((k, total), dtype=np.float32)
         self.pend_kgb = np.zeros((k, total), dtype=np.float32)
@@ -133,6 +135,21 @@ class SpikingNetwork:
         dtype = np.int8 if int8 else np.float32
         self.B = np.concatenate(blocks).astype(dtype) if blocks else np.zeros(1, dtype=dtype)
 
+    def _init_masks(self):
+        """Fixed masks (uint8, the layout of W and B) removing ``params.sparsity`` of their
+        elements, drawn from their own stream of the weight seed; all ones (size 1) when
+        nothing is removed."""
+        p = self.params
+        self.masked = p.sparsity > 0.0
+        if not self.masked:
+            self.W_mask = self.B_mask = np.ones(1, dtype=np.uint8)
+            return
+        rng = np.random.default_rng([self.seed_weights, 0x5BA45E])
+        self.W_mask = (rng.random(self.W.size) >= p.sparsity).astype(np.uint8)
+        self.B_mask = (rng.random(self.B.size) >= p.sparsity).astype(np.uint8)
+        self.W[self.W_mask == 0] = 0
+        self.B[self.B_mask == 0] = 0
+
     # ----- per-layer views (write through to the flat arrays) -----
     def W_layer(self, l: int) -> np.ndarray:
         """Stored forward weights of layer l, shape (n_{l-1}, n_l); effective = c[l] * this."""
@@ -144,8 +161,23 @@ class SpikingNetwork:
 
     def B_layer(self, l: int) -> np.ndarray:
         """Stored feedback matrix of hidden layer l (FB_MATRIX only), shape (n_l, n_src)."""
+        return self._B_view(self.B, l)
+
+    def _B_view(self, arr, l):
         shape = (self.sizes[l], self.sizes[self.fb_src[l]])
-        return self.B[self.fb_off[l]:self.fb_off[l] + shape[0] * shape[1]].reshape(shape)
+        return arr[self.fb_off[l]:self.fb_off[l] + shape[0] * shape[1]].reshape(shape)
+
+    def W_mask_layer(self, l: int) -> np.ndarray:
+        """Mask of layer l's forward weights (1: kept), (n_{l-1}, n_l); all ones when unmasked."""
+        if not self.masked:
+            return np.ones((self.sizes[l - 1], self.sizes[l]), dtype=np.uint8)
+        return self.W_mask[self.w_off[l]:self.w_off[l + 1]].reshape(self.sizes[l - 1], self.sizes[l])
+
+    def B_mask_layer(self, l: int) -> np.ndarray:
+        """Mask of hidden layer l's stored feedback matrix (1: kept); all ones when unmasked."""
+        if not self.masked:
+            return np.ones((self.sizes[l], self.sizes[self.fb_src[l]]), dtype=np.uint8)
+        return self._B_view(self.B_mask, l)
 
     def flush(self) -> None:
         """Write the pending plasticity steps into W (and B): the NumPy spec of the kernel's.
@@ -156,9 +188,9 @@ class SpikingNetwork:
         for tau in range(self.npend):
             for l in range(1, self.params.n_layers + 1):
                 rows = self.unit_view(self.pend_spk[tau], l - 1).astype(bool)
-                self.W_layer(l)[rows] += self.unit_view(self.pend_kg[tau], l)
+                self.W_layer(l)[rows] += self.unit_view(self.pend_kg[tau], l) * self.W_mask_layer(l)[rows]
                 if self.fb_plastic[l - 1]:
-                    self.B_layer(l - 1)[rows] += self.unit_view(self.pend_kgb[tau], l)
+                    self.B_layer(l - 1)[rows] += self.unit_view(self.pend_kgb[tau], l) * self.B_mask_layer(l - 1)[rows]
         self.npend = 0
 
     def settled(self) -> "SpikingNetwork":
@@ -195,4 +227,4 @@ class SpikingNetwork:
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.W, self.b, self.B, self.V, self.U, self.sig, self.phi, self.spikes,
-                                      self.pend_spk, self.pend_kg, self.pend_kgb))
+                                      self.pend_spk, self.pend_kg, self.pend_kgb, self.W_mask, self.B_mask))

@@ -56,6 +56,10 @@ class SpikingParams:
         Weight mirror only: after every ``mirror_every`` training images a mirror phase of
         ``mirror_samples`` noise steps moves B a fraction ``mirror_lr`` towards its
         estimate of W^T (see :mod:`spikefa.rules.weight_mirror`).
+    sparsity : float
+        Fraction of the elements of every W and every stored B removed by a fixed random
+        mask drawn from the weight seed; removed elements stay zero through learning
+        ([L16] Fig. 3a removed 50 %). Plasticity is then written every step (K = 1).
     """
 
     sizes: tuple = (784, 1500, 1500, 1500, 1000)
@@ -75,6 +79,7 @@ class SpikingParams:
     mirror_every: int = 20
     mirror_samples: int = 200
     mirror_lr: float = 0.05
+    sparsity: float = 0.0
 
     def __post_init__(self):
         try:
@@ -108,6 +113,8 @@ class SpikingParams:
                                   f"got {getattr(self, name)}")
         if not (_is_finite(self.mirror_lr) and 0.0 <= self.mirror_lr <= 1.0):
             raise ConfigError(f"mirror_lr: must lie in [0, 1], got {self.mirror_lr!r}")
+        if not (_is_finite(self.sparsity) and 0.0 <= self.sparsity < 1.0):
+            raise ConfigError(f"sparsity: must lie in [0, 1), got {self.sparsity!r}")
         if not 0.0 < self.input_max <= 1.0:
             raise ConfigError(f"input_max: must lie in (0, 1], got {self.input_max}")
         if not isinstance(self.delay, bool):

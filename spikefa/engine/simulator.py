@@ -131,7 +131,8 @@ class Simulator:
                 net.pend_spk, net.pend_kg, net.pend_kgb, net.npend,
                 p.tau, p.eta, p.gamma, PHI_KINDS[p.phi], p.delay, p.n_classes, counts, layer_spikes,
                 cap.units, cap.row_of_image, cap.spikes, cap.trace_units, cap.V, cap.phi,
-                net.reward_mode, net.reward_rate, net.R_bar if train else net.R_bar.copy(), self.incremental)
+                net.reward_mode, net.reward_rate, net.R_bar if train else net.R_bar.copy(),
+                net.W_mask, net.B_mask, net.masked, self.incremental)
             if train:
                 net.t = int(t_end)
         if train:

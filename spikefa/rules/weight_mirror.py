@@ -57,7 +57,7 @@ class WeightMirror(FeedbackRule):
             C = 4.0 * (s - 0.5).T @ (V - 0.5 * c * W.sum(axis=0, dtype=np.float64)) / p.mirror_samples
             B = net.B_layer(l)
             scale = net.fb_scale[l] * net.B_c[l]
-            B[:] = ((1.0 - p.mirror_lr) * scale * B + p.mirror_lr * C) / scale
+            B[:] = ((1.0 - p.mirror_lr) * scale * B + p.mirror_lr * C) / scale * net.B_mask_layer(l)
 
     # ----- rate-based -----
     def rate_setup(self, net, rng):
