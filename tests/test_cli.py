@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import urllib.error
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,3 +205,19 @@ def test_resume_equals_fresh_run(tiny_runs):
             np.testing.assert_array_equal(za[k], zb[k], err_msg=k)
         # and training did move the weights between the epochs
         assert np.abs(za["W"] - tiny_runs["one_ckpt"]["W"]).max() > 1e-4
+
+
+def test_every_experiment_has_its_script(tmp_path):
+    # experiments/NAME.py is `spikefa run NAME`: one per registered experiment, and one of
+    # them run for real as a script (xor at its smoke size, a few seconds)
+    from spikefa import experiments
+
+    root = Path(__file__).resolve().parents[1] / "experiments"
+    for name in experiments.names():
+        script = root / f"{name.replace('-', '_')}.py"
+        assert script.is_file(), f"no script for experiment {name}"
+        assert f'"run", "{name}"' in script.read_text(), script
+    r = subprocess.run([sys.executable, str(root / "xor.py"), "--smoke", "--quiet", "--out", str(tmp_path / "x")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "x" / "results.h5").is_file()
