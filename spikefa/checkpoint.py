@@ -82,6 +82,11 @@ def load(net, path, keep_own=()) -> dict:
                            "delete it to start the run again") from None
     if t < 0 or not 0 <= npend <= net.pend_kg.shape[0] or not isinstance(extra, dict):
         raise SpikefaError(f"{path}: inconsistent checkpoint (step {t}, {npend} pending steps)")
+    if getattr(net, "masked", False):    # removed elements (sparsity) must be zero in it too
+        for k, mask in (("W", net.W_mask), ("B", net.B_mask)):
+            if k in arrays and (arrays[k][mask == 0] != 0).any():
+                raise SpikefaError(f"{path}: checkpoint {k} has weights where this network's sparsity mask "
+                                   "removes them (a run of another sparsity or seed)")
     # every array is read and checked before the network is touched
     for k, a in arrays.items():
         getattr(net, k)[...] = a

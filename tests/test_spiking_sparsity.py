@@ -53,3 +53,38 @@ def test_masks_follow_the_weight_seed_and_leave_the_draws_of_w_and_b_alone():
     kept = a.W_mask == 1
     np.testing.assert_array_equal(a.W[kept], dense.W[kept])    # the same W, elements removed
     assert not np.array_equal(a.W_mask, SpikingNetwork(p5, "fa", seed=5).W_mask)
+
+
+@pytest.mark.parametrize("rule", ["kp", "wm"])
+def test_a_learned_b_loses_the_connections_its_w_lost(rule):
+    # B_l learns W_{l+1}^T (stored with W_{l+1}'s layout): both keep the same elements
+    net = SpikingNetwork(SpikingParams(sizes=SIZES, n_classes=2, sparsity=0.5), rule, seed=2)
+    for l in (1, 2):
+        np.testing.assert_array_equal(net.B_mask_layer(l), net.W_mask_layer(l + 1))
+
+
+def test_a_checkpoint_with_weights_where_the_mask_removes_them_is_refused(tmp_path):
+    from spikefa import checkpoint
+    from spikefa.errors import SpikefaError
+
+    dense = SpikingNetwork(SpikingParams(sizes=SIZES, n_classes=2, sparsity=0.0), "ss", seed=2)
+    checkpoint.save(dense, tmp_path / "c.npz", {})            # ss: K = 1, like a masked network
+    sparse = SpikingNetwork(SpikingParams(sizes=SIZES, n_classes=2, sparsity=0.5), "ss", seed=2)
+    W = sparse.W.copy()
+    with pytest.raises(SpikefaError, match="sparsity mask"):
+        checkpoint.load(sparse, tmp_path / "c.npz")
+    np.testing.assert_array_equal(sparse.W, W)                 # untouched
+
+
+@pytest.mark.parametrize("rule", ["kp", "wm"])
+def test_rate_networks_keep_removed_feedback_elements_zero(rule):
+    from spikefa.rate.network import RateNetwork, RateParams
+
+    p = RateParams(sizes=(30, 20, 10), sparsity=0.5, lr=0.1, fb_lr=0.1, w_init=0.3, b_init=0.3)
+    net = RateNetwork(p, rule, seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        net.train_step(rng.random((8, 30)), np.eye(10)[rng.integers(0, 10, 8)])
+    m = net.W_mask[2]
+    assert (net.rule.B[1][m == 0] == 0).all() and (net.W[2][m == 0] == 0).all()
+    assert (net.rule.B[1][m == 1] != 0).mean() > 0.99          # the kept ones are there

@@ -147,6 +147,11 @@ class SpikingNetwork:
         rng = np.random.default_rng([self.seed_weights, 0x5BA45E])
         self.W_mask = (rng.random(self.W.size) >= p.sparsity).astype(np.uint8)
         self.B_mask = (rng.random(self.B.size) >= p.sparsity).astype(np.uint8)
+        # a B that learns W_{l+1}^T (Kolen-Pollack, weight mirror) loses the same connections
+        learns = bool(getattr(self.rule, "spiking_mirror", False))
+        for l in range(1, p.n_layers):
+            if self.fb_kind[l] == FB_MATRIX and (self.fb_plastic[l] or learns) and self.fb_src[l] == l + 1:
+                self._B_view(self.B_mask, l)[:] = self.W_mask_layer(l + 1)
         self.W[self.W_mask == 0] = 0
         self.B[self.B_mask == 0] = 0
 
@@ -188,9 +193,11 @@ class SpikingNetwork:
         for tau in range(self.npend):
             for l in range(1, self.params.n_layers + 1):
                 rows = self.unit_view(self.pend_spk[tau], l - 1).astype(bool)
-                self.W_layer(l)[rows] += self.unit_view(self.pend_kg[tau], l) * self.W_mask_layer(l)[rows]
+                inc = self.unit_view(self.pend_kg[tau], l)
+                self.W_layer(l)[rows] += inc * self.W_mask_layer(l)[rows] if self.masked else inc
                 if self.fb_plastic[l - 1]:
-                    self.B_layer(l - 1)[rows] += self.unit_view(self.pend_kgb[tau], l) * self.B_mask_layer(l - 1)[rows]
+                    inc = self.unit_view(self.pend_kgb[tau], l)
+                    self.B_layer(l - 1)[rows] += inc * self.B_mask_layer(l - 1)[rows] if self.masked else inc
         self.npend = 0
 
     def settled(self) -> "SpikingNetwork":

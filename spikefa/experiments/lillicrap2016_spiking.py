@@ -75,12 +75,14 @@ def state_bytes(p: SpikingParams) -> int:
     """Upper bound of a network's memory (and checkpoint size) in bytes, before building it.
 
     Forward weights in float32, feedback matrices at most one (n_l, max n_above) block per
-    hidden layer, and about 130 bytes of per-unit state (potentials, pending plasticity).
+    hidden layer, about 130 bytes of per-unit state (potentials, pending plasticity), and
+    one byte per weight for the masks of a sparse network (in memory, not in checkpoints).
     """
     n = p.sizes
     weights = sum(n[l - 1] * n[l] for l in range(1, len(n)))
     feedback = sum(n[l] * max(n[l + 1:]) for l in range(1, len(n) - 1))
-    return 4 * (weights + feedback) + 130 * sum(n)
+    masks = weights + feedback if p.sparsity > 0 else 0
+    return 4 * (weights + feedback) + masks + 130 * sum(n)
 
 
 def validate(cfg: dict) -> SpikingParams:

@@ -91,14 +91,16 @@ class FeedbackRule:
     def rate_after_update(self, net, a, h, deltas) -> None:
         """Change the feedback matrices after a forward update (default: fixed)."""
 
-    def random_feedback(self, net, rng, src_of=None) -> list:
-        """Fixed random matrices ~ U[-b_init, b_init] for every hidden layer, sparsified."""
+    def random_feedback(self, net, rng, src_of=None, like_forward=False) -> list:
+        """Fixed random matrices ~ U[-b_init, b_init] for every hidden layer, sparsified:
+        by a mask of their own, or (``like_forward``, for a B that learns W_{l+1}^T) by
+        W_{l+1}'s, so that B and W lose the same connections."""
         n, L = net.params.sizes, net.L
         B = [None] * (L + 1)
         for l in range(1, L):
             src = self.rate_source(net, l)
             B[l] = rng.uniform(-net.params.b_init, net.params.b_init, (n[l], n[src]))
-            m = net.mask(B[l].shape)
+            m = net.W_mask[l + 1] if like_forward else net.mask(B[l].shape)
             if m is not None:
                 B[l] *= m
         return B

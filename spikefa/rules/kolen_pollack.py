@@ -20,7 +20,7 @@ class KolenPollack(FeedbackRule):
         return random_feedback_layers(params, rng, plastic=True)
 
     def rate_setup(self, net, rng):
-        self.B = self.random_feedback(net, rng)
+        self.B = self.random_feedback(net, rng, like_forward=True)
 
     def rate_after_update(self, net, a, h, deltas):
         p = net.params
@@ -29,4 +29,6 @@ class KolenPollack(FeedbackRule):
             if d is None:
                 continue
             self.B[l] -= p.lr * (h[l].T @ d / len(d) + (p.weight_decay + p.fb_decay) * self.B[l])
+            if net.W_mask[l + 1] is not None:      # removed connections stay removed
+                self.B[l] *= net.W_mask[l + 1]
             net.W[l + 1] -= p.lr * p.fb_decay * net.W[l + 1]

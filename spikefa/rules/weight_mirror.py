@@ -57,11 +57,13 @@ class WeightMirror(FeedbackRule):
             C = 4.0 * (s - 0.5).T @ (V - 0.5 * c * W.sum(axis=0, dtype=np.float64)) / p.mirror_samples
             B = net.B_layer(l)
             scale = net.fb_scale[l] * net.B_c[l]
-            B[:] = ((1.0 - p.mirror_lr) * scale * B + p.mirror_lr * C) / scale * net.B_mask_layer(l)
+            B[:] = ((1.0 - p.mirror_lr) * scale * B + p.mirror_lr * C) / scale
+            if net.masked:
+                B *= net.B_mask_layer(l)
 
     # ----- rate-based -----
     def rate_setup(self, net, rng):
-        self.B = self.random_feedback(net, rng)
+        self.B = self.random_feedback(net, rng, like_forward=True)
         self.rng = rng
 
     def rate_after_update(self, net, a, h, deltas):
@@ -71,3 +73,5 @@ class WeightMirror(FeedbackRule):
             x = self.rng.normal(0.0, p.noise, (batch, net.params.sizes[l]))
             y = x @ net.W[l + 1]
             self.B[l] += p.fb_lr * (x.T @ y / (batch * p.noise**2) - self.B[l])
+            if net.W_mask[l + 1] is not None:      # removed connections stay removed
+                self.B[l] *= net.W_mask[l + 1]
