@@ -91,6 +91,12 @@ class FeedbackRule:
     def rate_after_update(self, net, a, h, deltas) -> None:
         """Change the feedback matrices after a forward update (default: fixed)."""
 
+    def keep_removed_like_forward(self, net, l) -> None:
+        """Zero the elements of B_l whose connection W_{l+1} lost (sparsity): for a B that
+        learns W_{l+1}^T (Kolen-Pollack, weight mirror)."""
+        if net.W_mask[l + 1] is not None:
+            self.B[l] *= net.W_mask[l + 1]
+
     def random_feedback(self, net, rng, src_of=None, like_forward=False) -> list:
         """Fixed random matrices ~ U[-b_init, b_init] for every hidden layer, sparsified:
         by a mask of their own, or (``like_forward``, for a B that learns W_{l+1}^T) by

@@ -29,6 +29,5 @@ class KolenPollack(FeedbackRule):
             if d is None:
                 continue
             self.B[l] -= p.lr * (h[l].T @ d / len(d) + (p.weight_decay + p.fb_decay) * self.B[l])
-            if net.W_mask[l + 1] is not None:      # removed connections stay removed
-                self.B[l] *= net.W_mask[l + 1]
+            self.keep_removed_like_forward(net, l)
             net.W[l + 1] -= p.lr * p.fb_decay * net.W[l + 1]

@@ -73,5 +73,4 @@ class WeightMirror(FeedbackRule):
             x = self.rng.normal(0.0, p.noise, (batch, net.params.sizes[l]))
             y = x @ net.W[l + 1]
             self.B[l] += p.fb_lr * (x.T @ y / (batch * p.noise**2) - self.B[l])
-            if net.W_mask[l + 1] is not None:      # removed connections stay removed
-                self.B[l] *= net.W_mask[l + 1]
+            self.keep_removed_like_forward(net, l)
