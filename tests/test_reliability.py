@@ -34,6 +34,7 @@ TINY = ["--quiet", "--set", "network.sizes=[784,100,100,1000]", "--train-images"
         "--test-images", "200", "--epochs", "2", "--set", "run.checkpoint_every=200",
         "--set", "run.chunk=100", "--set", "run.eval_every=500", "--set", "run.eval_images=100"]
 WALL_COLUMNS = [3, 4]     # training and testing seconds of the `epoch` rows
+STEPS_PER_IMAGE = 5       # the checkpoint stores t in time steps
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -128,24 +129,45 @@ def _assert_prefix(out, reference):
     checkpoint.load(SpikingNetwork(SpikingParams(sizes=(784, 100, 100, 1000))), out / "checkpoint.npz")
 
 
+def _checkpoint_images(out) -> int:
+    path = out / "checkpoint.npz"
+    return int(np.load(path)["t"]) // STEPS_PER_IMAGE if path.exists() else 0
+
+
+def _wait_for_checkpoint(out, proc, images, timeout=120):
+    """Wait until the run has checkpointed at least ``images`` images; the seconds it took."""
+    t0 = time.monotonic()
+    while _checkpoint_images(out) < images:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t0 < timeout, f"no checkpoint at {images} images after {timeout} s"
+        time.sleep(0.005)
+    return time.monotonic() - t0
+
+
 def test_sigkill_twice_then_resume_is_bit_identical(reference, tmp_path):
-    """Seeded random kill times: after the first checkpoint exists, then during the resumed run."""
+    """Seeded random kill times, between two checkpoints, in the first run and in the resumed run.
+
+    A kill lands a random fraction of one checkpoint interval (200 images, timed on this
+    machine in the same run) after a checkpoint, so it falls mid-chunk or mid-write on a
+    fast machine and a slow one alike, and never after the run's end.
+    """
     rnd = random.Random(6)
     out = tmp_path / "k"
     p = _spawn(tiny(out, "--threads", "1"))
-    _wait_for(out / "checkpoint.npz", p)
-    time.sleep(rnd.uniform(0.0, 0.8))          # the rest of the run takes ~2 s
+    _wait_for_checkpoint(out, p, 200)
+    interval = _wait_for_checkpoint(out, p, 400)
+    time.sleep(rnd.uniform(0.0, 0.9) * interval)       # between images 400 and 600
     _kill(p)
     _assert_prefix(out, reference)
-    before = np.load(out / "checkpoint.npz")["t"]
+    before = _checkpoint_images(out)
+    assert before in (400, 600)
     p = _spawn(tiny(out, "--resume"))
-    t0 = time.monotonic()
-    while np.load(out / "checkpoint.npz")["t"] == before:   # the resumed run made progress
-        assert p.poll() is None and time.monotonic() - t0 < 120, p.communicate()
-        time.sleep(0.01)
-    time.sleep(rnd.uniform(0.0, 0.5))
+    _wait_for_checkpoint(out, p, before + 200)          # the resumed run made progress
+    interval = _wait_for_checkpoint(out, p, before + 400)
+    time.sleep(rnd.uniform(0.0, 0.9) * interval)
     _kill(p)
     _assert_prefix(out, reference)
+    assert _checkpoint_images(out) in (before + 400, before + 600)
     p = _spawn(tiny(out, "--resume"))
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err
@@ -522,7 +544,11 @@ def test_many_random_kills_then_resume_is_bit_identical(reference, tmp_path, see
         try:
             p.wait(timeout=rnd.uniform(0.0, 3.0) if kills < 12 else 300)
         except subprocess.TimeoutExpired:
-            _kill(p)
+            p.send_signal(signal.SIGKILL)           # it may end on its own in between
+            p.wait(30)
+            if p.returncode == 0:
+                break
+            assert p.returncode == -signal.SIGKILL, p.communicate()
             kills += 1
             if (out / "results.h5").exists():
                 _assert_prefix_if_checkpoint(out, reference)
