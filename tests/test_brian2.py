@@ -123,6 +123,23 @@ def test_draw_for_draw_equals_numba(rule, kw):
 
 
 @pytest.mark.brian2
+def test_set_eta_between_calls_equals_numba():
+    """A learning-rate schedule: eta changed between two calls reaches Brian2's shared eta."""
+    pytest.importorskip("brian2")
+    net_a = make_net("fa")
+    net_b = net_a.copy()
+    X, y = make_data()
+    sims = Simulator(net_a, "numba"), Simulator(net_b, "brian2", brian2_options={"target": "numpy", "draws": "spikefa"})
+    out = []
+    for sim in sims:
+        c1, l1 = sim.train(X[:25], y[:25])
+        sim.set_eta(0.5 * sim.net.params.eta)
+        c2, l2 = sim.train(X[25:], y[25:])
+        out.append((np.concatenate([c1, c2]), l1 + l2))
+    _compare(net_a, net_b, out[0][0], out[1][0], out[0][1], out[1][1])
+
+
+@pytest.mark.brian2
 def test_draw_for_draw_cython_target():
     """The compiled target computes the same as the numpy target (and the Numba engine)."""
     pytest.importorskip("brian2")

@@ -315,6 +315,11 @@ class Brian2Runner:
             out[int(l)] = (q, flat[q] - self.net.u_off[l])
         return out
 
+    def set_eta(self, eta: float) -> None:
+        """The learning rate of every plastic layer from now on."""
+        for a in self.arr[1:]:
+            a["eta"][:] = eta
+
     def train(self, images, labels, capture=None) -> tuple:
         """Like :meth:`Simulator.train <spikefa.engine.simulator.Simulator.train>` (no weight
         mirror phases): ``(counts (n, n_classes), layer_spikes (L+1,))``."""

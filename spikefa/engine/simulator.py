@@ -4,6 +4,8 @@ Python comes back only between chunks of images (for progress and recording); th
 Numba backend runs a whole chunk, thousands of steps, inside one JIT call.
 """
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..errors import ConfigError, NumericalError
@@ -53,6 +55,12 @@ class Simulator:
             from ..brian2_backend import Brian2Runner
 
             self._brian2 = Brian2Runner(net, **(brian2_options or {}))
+
+    def set_eta(self, eta: float) -> None:
+        """Train at learning rate ``eta`` from now on (a learning-rate schedule)."""
+        self.net.params = replace(self.net.params, eta=float(eta))
+        if self.backend == "brian2":
+            self._brian2.set_eta(self.net.params.eta)
 
     def _prob(self, images):
         return np.minimum(np.asarray(images, dtype=np.float32), np.float32(self.net.params.input_max))

@@ -13,7 +13,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from .. import checkpoint, config, data, fsutil, recording
+from .. import checkpoint, config, data, fsutil, recording, schedule
 from ..engine import alignment
 from ..engine.network import SpikingNetwork
 from ..engine.params import SpikingParams
@@ -49,6 +49,7 @@ def check_run(r: dict, n_train: int | None = None, n_test: int | None = None) ->
         raise ConfigError(f"run.seed: must be an integer in [0, 2**32), got {r['seed']}")
     if r["spike_seed"] != -1 and not 0 <= r["spike_seed"] < 2**32:
         raise ConfigError(f"run.spike_seed: must be -1 (derived from seed) or in [0, 2**32), got {r['spike_seed']}")
+    schedule.check(r["eta_schedule"])
     if r["backend"] not in BACKENDS:
         raise ConfigError(f"run.backend: unknown {r['backend']!r}, choose one of {', '.join(BACKENDS)}")
     top = numba.config.NUMBA_NUM_THREADS
@@ -111,7 +112,9 @@ def validate(cfg: dict) -> SpikingParams:
 
 
 # fields that may change when a run is resumed; any other change means another run
-RESUME_MAY_CHANGE = {"epochs", "threads", "data_dir", "chunk", "checkpoint_every", "backend", "probe_images"}
+# (eta_schedule only for epochs not yet begun: checked in run())
+RESUME_MAY_CHANGE = {"epochs", "threads", "data_dir", "chunk", "checkpoint_every", "backend", "probe_images",
+                     "eta_schedule"}
 
 
 def check_resumable(old: dict, new: dict, out) -> None:
@@ -179,8 +182,11 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
         if not res_path.exists():
             raise SpikefaError(f"--resume: {ckpt} exists but {res_path} does not; restore it, or start "
                                "again with --overwrite")
-        check_resumable(read_results(res_path)["config"], cfg, out)
+        old = read_results(res_path)["config"]
+        check_resumable(old, cfg, out)
         state = checkpoint.load(net, ckpt)
+        schedule.check_unchanged_before(state["epoch"] + (state["pos"] > 0), net.params.eta,
+                                        old["run"].get("eta_schedule", []), net.params.eta, r["eta_schedule"], out)
     last_good = _kept(state, net.t, ckpt) if resume else "no checkpoint was written yet"
 
     X, y = data.load(r["dataset"], "train", data_dir=r["data_dir"] or None)
@@ -217,6 +223,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     last_err = np.nan
     while state["epoch"] < r["epochs"]:
         ep = state["epoch"]
+        sim.set_eta(schedule.eta_at(ep + 1, cfg["network"]["eta"], r["eta_schedule"]))
         order = np.random.default_rng([net.seed_weights, ep]).permutation(n)
         t_start = time.perf_counter() - state["epoch_time"]
         wrong, seen = state.get("wrong", 0), state.get("seen", 0)
