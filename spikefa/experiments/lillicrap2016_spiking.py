@@ -274,7 +274,8 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
         test_time = time.perf_counter() - t0
         res.append("epoch", [ep + 1, test_err, wrong / max(seen, 1), train_time, test_time, *rates])
         bar.write(f"epoch {ep + 1}: test error {100 * test_err:.2f} %  (train {100 * wrong / max(seen, 1):.2f} %, "
-                  f"{train_time:.0f} s training, {test_time:.0f} s testing)")
+                  f"{train_time:.0f} s training, {test_time:.0f} s testing"
+                  + (f", eta {net.params.eta:g})" if r["eta_schedule"] else ")"))
         if r["probe_images"]:
             m = min(r["probe_images"], len(Xt))
             res.append("alignment", [ep + 1, *alignment.matrix_angles(net), *alignment.delta_angles(net, Xt[:m], yt[:m])])
