@@ -103,3 +103,27 @@ def test_resume_refuses_a_schedule_that_rewrites_begun_epochs(capsys, tmp_path):
     sched = "run.eta_schedule=[[2, 0.002], [3, 0.001]]"
     assert cli.main(tiny(out, "--epochs", "3", "--resume", "--set", sched)) == 0
     assert read_results(out / "results.h5")["epoch"].shape[0] == 3
+
+
+def test_an_epoch_interrupted_midway_counts_as_begun(capsys, tmp_path, monkeypatch):
+    """Stopped after a checkpoint inside epoch 2: epoch 2's rate is fixed, epoch 3's is not."""
+    from spikefa import checkpoint
+
+    real, calls = checkpoint.save, []
+
+    def save_then_stop(net, path, state):
+        real(net, path, state)
+        calls.append(dict(state))
+        if state["epoch"] == 1 and state["pos"] == 200:      # epoch 2, image 200 of 300
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "save", save_then_stop)
+    out = tmp_path / "r"
+    assert cli.main(tiny(out, "--epochs", "3")) == 130      # interrupted, checkpoint kept
+    monkeypatch.setattr(checkpoint, "save", real)
+    rc, _, err = run_cli(capsys, *tiny(out, "--epochs", "3", "--resume", "--set", "run.eta_schedule=[[2, 0.002]]"))
+    assert rc == 2 and "epoch 2 eta 0.002 but the run" in err and "change only epochs after 2" in err, err
+    assert cli.main(tiny(out, "--epochs", "3", "--resume", "--set", "run.eta_schedule=[[3, 0.002]]")) == 0
+    # the same as one run with that schedule
+    assert cli.main(tiny(tmp_path / "one", "--epochs", "3", "--set", "run.eta_schedule=[[3, 0.002]]")) == 0
+    np.testing.assert_array_equal(final(out)[0], final(tmp_path / "one")[0])
