@@ -29,6 +29,15 @@ def _images(n, data_dir=None):
         return X, rng.integers(0, 10, n), "synthetic images (MNIST not found)"
 
 
+def dense_copies(net) -> None:
+    """float32 copies of ``net``'s state that :func:`dense_numpy_step` trains."""
+    n = len(net.sizes)
+    net.W32 = {l: net.effective_W(l).astype(np.float32) for l in range(1, n)}
+    net.F32 = {l: net.feedback_matrix(l).astype(np.float32) for l in range(1, n - 1) if net.fb_kind[l] != FB_NONE}
+    net.V32, net.U32, net.b32 = (a.astype(np.float32) for a in (net.V, net.U, net.b))
+    net.M32 = {l: net.W_mask_layer(l).astype(np.float32) for l in range(1, n)} if net.masked else {}
+
+
 def dense_numpy_step(net, x, label, rng):
     """One training step written densely in NumPy float32 (matvecs and np.outer updates)."""
     p, L, view = net.params, net.params.n_layers, net.unit_view
@@ -54,7 +63,10 @@ def dense_numpy_step(net, x, label, rng):
     for l in range(1, L + 1):
         g = p.eta * phi[l] * sig[l] * (1 - sig[l])
         net.W32[l] *= np.float32(1 - p.gamma)
-        net.W32[l] += np.outer(s[l - 1], g)
+        dW = np.outer(s[l - 1], g)
+        if net.masked:      # removed elements get nothing (network.sparsity)
+            dW *= net.M32[l]
+        net.W32[l] += dW
 
 
 def _bandwidth(threads: int) -> float:
@@ -158,10 +170,7 @@ def run(threads: int = 1, images: int = 40, repeats: int = 7, dense_steps: int =
 
     # the dense step trains float32 copies of the same state; its steps are interleaved
     # with the engine's runs, so that both are timed under the same load
-    net.W32 = {l: net.effective_W(l).astype(np.float32) for l in range(1, len(net.sizes))}
-    net.F32 = {l: net.feedback_matrix(l).astype(np.float32) for l in range(1, len(net.sizes) - 1)
-               if net.fb_kind[l] != FB_NONE}
-    net.V32, net.U32, net.b32 = (a.astype(np.float32) for a in (net.V, net.U, net.b))
+    dense_copies(net)
     rng = np.random.default_rng(0)
     set_threads(threads)
     dense_numpy_step(net, X[0], y[0], rng)

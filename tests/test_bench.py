@@ -46,3 +46,18 @@ def test_bench_checkpoint_of_another_network_is_one_clear_error(tmp_path):
     checkpoint.save(net, tmp_path / "c.npz", {})
     with pytest.raises(SpikefaError, match="shape"):
         bench.run(images=1, repeats=1, overrides=SMALL, checkpoint=tmp_path / "c.npz", out=lambda s: None)
+
+
+def test_dense_baseline_keeps_removed_weights_removed():
+    """The dense step does the sparse network's work: removed elements stay 0, kept ones learn."""
+    net = SpikingNetwork(bench.paper_params(overrides=SMALL + ["sparsity=0.5", "eta=0.05"]), "fa", seed=0)
+    bench.dense_copies(net)
+    W0 = {l: w.copy() for l, w in net.W32.items()}
+    rng = np.random.default_rng(0)
+    x = np.full(784, 0.5, dtype=np.float32)
+    for k in range(20):
+        bench.dense_numpy_step(net, x, k % 10, rng)
+    for l, w in net.W32.items():
+        kept = net.W_mask_layer(l) == 1
+        assert (w[~kept] == 0).all() and 0.3 < kept.mean() < 0.7
+        assert (w[kept] != W0[l][kept]).mean() > 0.5
