@@ -127,3 +127,10 @@ def test_an_epoch_interrupted_midway_counts_as_begun(capsys, tmp_path, monkeypat
     # the same as one run with that schedule
     assert cli.main(tiny(tmp_path / "one", "--epochs", "3", "--set", "run.eta_schedule=[[3, 0.002]]")) == 0
     np.testing.assert_array_equal(final(out)[0], final(tmp_path / "one")[0])
+
+
+def test_changing_network_eta_on_resume_points_to_the_schedule(capsys, tmp_path):
+    out = tmp_path / "r"
+    assert cli.main(tiny(out, "--epochs", "1")) == 0
+    rc, _, err = run_cli(capsys, *tiny(out, "--epochs", "2", "--resume", "--set", "network.eta=0.001"))
+    assert rc == 2 and "network.eta is 0.001 but the run" in err and "set run.eta_schedule" in err, err

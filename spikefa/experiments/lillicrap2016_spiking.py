@@ -128,8 +128,10 @@ def check_resumable(old: dict, new: dict, out) -> None:
         for key, val in vals.items():
             was = old.get(sec, {}).get(key, base.get(sec, {}).get(key))
             if key not in RESUME_MAY_CHANGE and was != val:
+                hint = ("; to train later epochs at another rate, keep network.eta and set run.eta_schedule"
+                        if (sec, key) == ("network", "eta") else "")
                 raise ConfigError(f"--resume: {sec}.{key} is {val!r} but the run in {out} used {was!r}; "
-                                  "resume with the same configuration or choose another --out")
+                                  f"resume with the same configuration or choose another --out{hint}")
 
 
 def error_rate(counts: np.ndarray, labels: np.ndarray) -> float:
