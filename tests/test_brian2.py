@@ -122,13 +122,17 @@ def test_draw_for_draw_equals_numba(rule, kw):
         np.testing.assert_array_equal(getattr(net_b, k), v, err_msg=k)
 
 
+def _twin_nets(rule="fa", **kw):
+    """Two copies of one small network (Numba side, Brian2 side) and the twin tests' data."""
+    net_a = make_net(rule, **kw)
+    return (net_a, net_a.copy(), *make_data())
+
+
 @pytest.mark.brian2
 def test_set_eta_between_calls_equals_numba():
     """A learning-rate schedule: eta changed between two calls reaches Brian2's shared eta."""
     pytest.importorskip("brian2")
-    net_a = make_net("fa")
-    net_b = net_a.copy()
-    X, y = make_data()
+    net_a, net_b, X, y = _twin_nets()
     sims = Simulator(net_a, "numba"), Simulator(net_b, "brian2", brian2_options={"target": "numpy", "draws": "spikefa"})
     out = []
     for sim in sims:
@@ -143,9 +147,7 @@ def test_set_eta_between_calls_equals_numba():
 def test_draw_for_draw_cython_target():
     """The compiled target computes the same as the numpy target (and the Numba engine)."""
     pytest.importorskip("brian2")
-    net_a = make_net("fa")
-    net_b = net_a.copy()
-    X, y = make_data()
+    net_a, net_b, X, y = _twin_nets()
     ca, la = Simulator(net_a, "numba").train(X, y)
     cb, lb = Simulator(net_b, "brian2", brian2_options={"target": "cython", "draws": "spikefa"}).train(X, y)
     _compare(net_a, net_b, ca, cb, la, lb)
