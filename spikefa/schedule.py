@@ -38,10 +38,11 @@ def eta_at(epoch: int, base: float, schedule) -> float:
     return eta
 
 
-def check_unchanged_before(epochs_begun: int, base_old: float, old, base_new: float, new, out) -> None:
-    """Refuse a resumed schedule that changes the rate of an epoch already begun."""
+def check_unchanged_before(epochs_begun: int, base: float, old, new, out) -> None:
+    """Refuse a resumed schedule that changes the rate of an epoch already begun (``base``,
+    ``network.eta``, cannot change on resume)."""
     for e in range(1, epochs_begun + 1):
-        was, now = eta_at(e, base_old, old), eta_at(e, base_new, new)
+        was, now = eta_at(e, base, old), eta_at(e, base, new)
         if was != now:
             raise ConfigError(f"--resume: run.eta_schedule gives epoch {e} eta {now:g} but the run in {out} "
                               f"trained it at {was:g}; change only epochs after {epochs_begun}")

@@ -110,8 +110,6 @@ class Brian2Runner:
         self.arr = [self._arrays(g) for g in self.groups]
         self.w = [None] + [self._value(S, "w") for S in self.fwd[1:]]
         self.bw = {l: self._value(S, "bw") for l, S in self.fb_syn.items()}
-        for a in self.arr[1:]:
-            a["decay"][:], a["eta"][:], a["gamma"][:] = 1.0 - p.tau, p.eta, p.gamma
         if self.reward:
             self.reward_arr = self._arrays(self.extra[0])
             self.reward_arr["rate"][:], self.reward_arr["nL"][:] = net.reward_rate, net.sizes[L]
@@ -221,13 +219,16 @@ class Brian2Runner:
 
     # ------------------------------------------------------------------ state in and out
     def _load(self):
-        """Copy the network's weights and state into the Brian2 objects."""
-        net, L = self.net, self.net.params.n_layers
+        """Copy the network's weights, state and parameters into the Brian2 objects (the
+        parameters too, so that a changed ``net.params``, e.g. a learning-rate schedule,
+        acts from the next call, as in the other backends)."""
+        net, p, L = self.net, self.net.params, self.net.params.n_layers
         if net.npend:       # pending plasticity of the Numba engine: write it first
             net.flush()
         last = (net.t - 1) & 1
         for l in range(1, L + 1):
             a, view = self.arr[l], net.unit_view
+            a["decay"][:], a["eta"][:], a["gamma"][:] = 1.0 - p.tau, p.eta, p.gamma
             a["V"][:], a["U"][:], a["sig"][:] = view(net.V, l), view(net.U, l), view(net.sig, l)
             a["phi"][:], a["s"][:] = view(net.phi[last], l), view(net.spikes[last], l)
             a["bb"][:], a["I"][:], a["c"][:] = view(net.b, l), 0.0, net.c[l]
@@ -314,11 +315,6 @@ class Brian2Runner:
             q = np.flatnonzero(layer == l)
             out[int(l)] = (q, flat[q] - self.net.u_off[l])
         return out
-
-    def set_eta(self, eta: float) -> None:
-        """The learning rate of every plastic layer from now on."""
-        for a in self.arr[1:]:
-            a["eta"][:] = eta
 
     def train(self, images, labels, capture=None) -> tuple:
         """Like :meth:`Simulator.train <spikefa.engine.simulator.Simulator.train>` (no weight

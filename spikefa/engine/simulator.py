@@ -57,10 +57,9 @@ class Simulator:
             self._brian2 = Brian2Runner(net, **(brian2_options or {}))
 
     def set_eta(self, eta: float) -> None:
-        """Train at learning rate ``eta`` from now on (a learning-rate schedule)."""
+        """Train at learning rate ``eta`` from now on (a learning-rate schedule); every
+        backend reads the network's parameters at each call."""
         self.net.params = replace(self.net.params, eta=float(eta))
-        if self.backend == "brian2":
-            self._brian2.set_eta(self.net.params.eta)
 
     def _prob(self, images):
         return np.minimum(np.asarray(images, dtype=np.float32), np.float32(self.net.params.input_max))

@@ -188,7 +188,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
         check_resumable(old, cfg, out)
         state = checkpoint.load(net, ckpt)
         schedule.check_unchanged_before(state["epoch"] + (state["pos"] > 0), net.params.eta,
-                                        old["run"].get("eta_schedule", []), net.params.eta, r["eta_schedule"], out)
+                                        old["run"].get("eta_schedule", []), r["eta_schedule"], out)
     last_good = _kept(state, net.t, ckpt) if resume else "no checkpoint was written yet"
 
     X, y = data.load(r["dataset"], "train", data_dir=r["data_dir"] or None)
