@@ -184,6 +184,14 @@ class SpikingNetwork:
             return np.ones((self.sizes[l], self.sizes[self.fb_src[l]]), dtype=np.uint8)
         return self._B_view(self.B_mask, l)
 
+    def add_to_W(self, l: int, rows: np.ndarray, inc: np.ndarray) -> None:
+        """``W_l[rows] += inc`` (one float32 addition), except at removed elements of a sparse network."""
+        self.W_layer(l)[rows] += inc * self.W_mask_layer(l)[rows] if self.masked else inc
+
+    def add_to_B(self, l: int, rows: np.ndarray, inc: np.ndarray) -> None:
+        """``B_l[rows] += inc`` for a plastic feedback matrix, except at removed elements."""
+        self.B_layer(l)[rows] += inc * self.B_mask_layer(l)[rows] if self.masked else inc
+
     def flush(self) -> None:
         """Write the pending plasticity steps into W (and B): the NumPy spec of the kernel's.
 
@@ -194,10 +202,9 @@ class SpikingNetwork:
             for l in range(1, self.params.n_layers + 1):
                 rows = self.unit_view(self.pend_spk[tau], l - 1).astype(bool)
                 inc = self.unit_view(self.pend_kg[tau], l)
-                self.W_layer(l)[rows] += inc * self.W_mask_layer(l)[rows] if self.masked else inc
+                self.add_to_W(l, rows, inc)
                 if self.fb_plastic[l - 1]:
-                    inc = self.unit_view(self.pend_kgb[tau], l)
-                    self.B_layer(l - 1)[rows] += inc * self.B_mask_layer(l - 1)[rows] if self.masked else inc
+                    self.add_to_B(l - 1, rows, self.unit_view(self.pend_kgb[tau], l))
         self.npend = 0
 
     def settled(self) -> "SpikingNetwork":

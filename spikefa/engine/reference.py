@@ -98,15 +98,13 @@ def step(net, x_prob: np.ndarray, label: int, train: bool = True, stream_t: int 
             g = view(net.phi[cur], l) * sig * (1.0 - sig)
         kg = ((p.eta / net.c[l]) * g).astype(np.float32)
         rows = view(net.spikes[pre], l - 1).astype(bool)
-        W = net.W_layer(l)
-        W[rows] += kg * net.W_mask_layer(l)[rows] if net.masked else kg   # removed elements get nothing
+        net.add_to_W(l, rows, kg)   # removed elements get nothing
         view(net.b, l)[:] += kg
         if net.fb_plastic[l - 1]:  # Kolen-Pollack: B_{l-1} gets W_l's update and decay
             net.B_c[l - 1] *= 1.0 - p.gamma
-            B = net.B_layer(l - 1)
-            kb = ((p.eta / net.B_c[l - 1]) * g).astype(np.float32)
-            B[rows] += kb * net.B_mask_layer(l - 1)[rows] if net.masked else kb
+            net.add_to_B(l - 1, rows, ((p.eta / net.B_c[l - 1]) * g).astype(np.float32))
         if net.c[l] < RENORM_BELOW:
+            W = net.W_layer(l)
             W[:] = (W * net.c[l]).astype(np.float32)
             view(net.b, l)[:] = (view(net.b, l) * net.c[l]).astype(np.float32)
             net.c[l] = 1.0
