@@ -182,6 +182,11 @@ def test_tiny_run(tiny_runs):
     assert al.shape == (1, 7) and al[0, 0] == 1.0
     assert (np.abs(al[0, 1:4] - 90) < 10).all()       # FA's fixed B after 300 images: near orthogonal to W
     assert (al[0, 4:] > 0).all() and (al[0, 4:] < 100).all()
+    # per epoch: epoch, mean Psi of layers 1..4 (at most 1/4), fraction saturated of layers 1..4
+    sat = res["saturation"]
+    assert sat.shape == (1, 9) and sat[0, 0] == 1.0
+    assert ((sat[0, 1:5] > 0) & (sat[0, 1:5] <= 0.25)).all()
+    assert ((sat[0, 5:] >= 0) & (sat[0, 5:] <= 1)).all()
 
 
 def test_resume_equals_fresh_run(tiny_runs):
@@ -199,6 +204,8 @@ def test_resume_equals_fresh_run(tiny_runs):
     # the first epoch of the resumed file is the one written before the resume
     np.testing.assert_array_equal(ra["epoch"][0], tiny_runs["one_res"]["epoch"][0])
     np.testing.assert_array_equal(ra["alignment"], rb["alignment"])
+    np.testing.assert_array_equal(ra["saturation"], rb["saturation"])
+    assert ra["saturation"].shape == (2, 9)
     with np.load(tiny_runs["a"] / "checkpoint.npz") as za, np.load(tiny_runs["b"] / "checkpoint.npz") as zb:
         assert za["t"] == zb["t"] == 3000
         for k in ("W", "b", "c", "V", "U", "spikes"):

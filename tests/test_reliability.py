@@ -56,6 +56,7 @@ def snapshot(out) -> dict:
     snap["epoch"] = np.delete(res["epoch"], WALL_COLUMNS, axis=1)
     snap["heldout"] = res.get("heldout", np.zeros((0, 2)))
     snap["alignment"] = res.get("alignment", np.zeros((0, 0)))
+    snap["saturation"] = res.get("saturation", np.zeros((0, 0)))
     return snap
 
 
@@ -72,6 +73,7 @@ def reference(tmp_path_factory):
     assert cli.main(tiny(out, "--threads", "1")) == 0
     snap = snapshot(out)
     assert snap["epoch"].shape == (2, 7) and snap["heldout"].shape == (4, 2) and snap["alignment"].shape[0] == 2
+    assert snap["saturation"].shape[0] == 2
     np.testing.assert_array_equal(snap["heldout"][:, 0], np.arange(500, 2001, 500))
     assert snap["ckpt/t"] == 2 * 1000 * 5
     return snap

@@ -59,3 +59,22 @@ def test_no_feedback_is_nan_and_probe_leaves_network_untouched():
     for a, b in zip(before, (net.V, net.U, net.W, net.spikes)):
         np.testing.assert_array_equal(a, b)
     assert np.isfinite(alignment.delta_angles(net_of("fa"), X, y)).all()
+
+
+def test_probe_measures_saturation():
+    """A fresh network (|W| <= 0.05, b = 0, about 20 of 40 inputs active) has |V| below 0.5, so
+    Psi = sigma'(V) lies within 0.25 - 0.5**2 / 16 > 0.234 of its maximum and no unit is
+    saturated. The same weights scaled by 400 (c = 400) give drives of s.d. about
+    400 * 0.029 * sqrt(20) = 52: a unit is unsaturated only while |V| < 4.6, a chance of
+    about 0.07 per step for a normal drive, so well over half of the pairs are saturated
+    (seed 0, 16 images x 5 steps; the bound leaves a wide margin)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.random((16, SIZES[0])), rng.integers(0, 2, 16)
+    net = net_of("fa")
+    p = alignment.probe(net, X, y)
+    assert len(p["delta"]) == 2 and len(p["psi"]) == len(p["saturated"]) == 3
+    assert all(0.234 < v <= 0.25 for v in p["psi"]) and p["saturated"] == [0.0, 0.0, 0.0]
+    net.c[1:] = 400.0
+    p = alignment.probe(net, X, y)
+    assert all(v < 0.1 for v in p["psi"]) and all(f > 0.5 for f in p["saturated"])
+    assert p["delta"] == alignment.delta_angles(net, X, y)

@@ -82,14 +82,30 @@ def teaching_signals(net, e, psi) -> tuple:
     return rule, bp[:L]
 
 
+SATURATED = 0.01   # Psi = sigma'(V) below this (|V| above about 4.6): the unit barely learns
+
+
 @_one_blas_thread
-def delta_angles(net, images, labels) -> list:
-    """Batch-averaged angle (degrees) between the rule's and backprop's teaching signal,
-    per hidden layer 1..L-1 (NaN where the rule sends none)."""
+def probe(net, images, labels) -> dict:
+    """One probe pass: ``delta`` (per hidden layer, the batch-averaged angle in degrees
+    between the rule's and backprop's teaching signal; NaN where the rule sends none),
+    and per layer 1..L ``psi`` (mean Psi = sigma'(V), at most 1/4) and ``saturated`` (the
+    fraction of unit-image pairs whose Psi, averaged over the test steps, is below
+    ``SATURATED``: units so far from threshold that plasticity, which is scaled by Psi,
+    all but stops for them)."""
     work = net.settled()                     # one copy: the probe runs on it, then the angles
     e, psi = probe_state(work, images, labels)
     rule, bp = teaching_signals(work, e, psi)
-    return [np.nan if rule[l] is None else batch_delta_angle(rule[l], bp[l]) for l in range(1, net.params.n_layers)]
+    L = net.params.n_layers
+    return {"delta": [np.nan if rule[l] is None else batch_delta_angle(rule[l], bp[l]) for l in range(1, L)],
+            "psi": [float(psi[l].mean()) for l in range(1, L + 1)],
+            "saturated": [float((psi[l] < SATURATED).mean()) for l in range(1, L + 1)]}
+
+
+def delta_angles(net, images, labels) -> list:
+    """Batch-averaged angle (degrees) between the rule's and backprop's teaching signal,
+    per hidden layer 1..L-1 (NaN where the rule sends none)."""
+    return probe(net, images, labels)["delta"]
 
 
 @_one_blas_thread

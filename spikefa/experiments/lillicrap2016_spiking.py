@@ -134,6 +134,15 @@ def check_resumable(old: dict, new: dict, out) -> None:
                                   f"resume with the same configuration or choose another --out{hint}")
 
 
+SERIES = ("epoch", "heldout", "alignment", "saturation")   # the row series of results.h5
+
+
+def rows_written(res, epochs_done: int) -> dict:
+    """Rows of each series a checkpoint vouches for: on --resume, rows past these (written
+    after the checkpoint) are dropped, then written again."""
+    return {"rows_epoch": epochs_done, **{f"rows_{name}": res.rows(name) for name in SERIES[1:]}}
+
+
 def error_rate(counts: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of images whose most active output group is not the label (ties: lowest class)."""
     return float(np.mean(np.argmax(counts, axis=1) != labels))
@@ -203,7 +212,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     X, y, Xt, yt = X[:r["train_images"]], y[:r["train_images"]], Xt[:r["test_images"]], yt[:r["test_images"]]
 
     res = ResultsWriter(res_path, NAME, cfg, seeds, mode="a" if resume else "w")
-    for name in ("epoch", "heldout", "alignment"):   # rows written after the checkpoint are written again
+    for name in SERIES:   # rows written after the checkpoint are written again
         res.truncate(name, state.get(f"rows_{name}", 0))
     rec = recording.open_recorder(cfg, net, out, NAME, seeds, total_images=r["epochs"] * len(X),
                                   images_done=state["epoch"] * len(X) + state["pos"], resume=resume)
@@ -268,7 +277,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
             bar.update(len(idx))
             if every and state["pos"] < n and (state["pos"] // every) > ((state["pos"] - len(idx)) // every):
                 state.update(epoch_time=time.perf_counter() - t_start, wrong=wrong, seen=seen,
-                             rows_epoch=ep, rows_heldout=res.rows("heldout"), rows_alignment=res.rows("alignment"))
+                             **rows_written(res, ep))
                 save_checkpoint(state)
         train_time = time.perf_counter() - t_start
         t0 = time.perf_counter()
@@ -280,9 +289,10 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
                   + (f", eta {net.params.eta:g})" if r["eta_schedule"] else ")"))
         if r["probe_images"]:
             m = min(r["probe_images"], len(Xt))
-            res.append("alignment", [ep + 1, *alignment.matrix_angles(net), *alignment.delta_angles(net, Xt[:m], yt[:m])])
-        state = {"epoch": ep + 1, "pos": 0, "epoch_time": 0.0, "test_error": test_err,
-                 "rows_epoch": ep + 1, "rows_heldout": res.rows("heldout"), "rows_alignment": res.rows("alignment")}
+            pr = alignment.probe(net, Xt[:m], yt[:m])
+            res.append("alignment", [ep + 1, *alignment.matrix_angles(net), *pr["delta"]])
+            res.append("saturation", [ep + 1, *pr["psi"], *pr["saturated"]])
+        state = {"epoch": ep + 1, "pos": 0, "epoch_time": 0.0, "test_error": test_err, **rows_written(res, ep + 1)}
         save_checkpoint(state)
     bar.close()
     final = float(state.get("test_error", np.nan))
