@@ -106,6 +106,9 @@ def test_numba_matches_numpy_twin(rule, kw):
             assert moved > 100 * W_TOL, l
     if kw.get("gamma"):
         assert (net_a.c[1:] < 1.0).all() and (net_a.c[1:] > 0.5).all()
+        if rule == "kp":   # B's decay scale is folded back into B like W's
+            B_c = net_a.B_c[1:net_a.params.n_layers]
+            assert (B_c < 1.0).all() and (B_c > 0.5).all()
 
 
 def _state(net):

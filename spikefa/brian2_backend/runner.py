@@ -265,6 +265,9 @@ class Brian2Runner:
         for l, bw in self.bw.items():
             if net.fb_plastic[l]:
                 net.B_layer(l)[:] = bw.reshape(net.B_layer(l).shape[::-1]).T
+                if net.B_c[l] < RENORM_BELOW:   # Kolen-Pollack's B likewise
+                    net.B_layer(l)[:] = (net.B_layer(l) * net.B_c[l]).astype(np.float32)
+                    net.B_c[l] = 1.0
         if self.reward:
             net.R_bar[0] = float(self.reward_arr["Rbar"][0])
         net.npend = 0

@@ -407,6 +407,7 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                     pb = pend_kgb[npend, base:base + nout]
                     for j in range(nout):
                         pb[j] = kb * g[j]
+                    renorm = renorm or B_c[l - 1] < RENORM_BELOW
                 renorm = renorm or c[l] < RENORM_BELOW
             npend += 1
             if npend == lazy_k or renorm:
@@ -422,4 +423,8 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                         for j in range(n[l]):
                             b[u_off[l] + j] = b[u_off[l] + j] * c[l]
                         c[l] = 1.0
+                    if fb_plastic[l - 1] and B_c[l - 1] < RENORM_BELOW:
+                        for q in range(fb_off[l - 1], fb_off[l - 1] + n[l - 1] * n[l]):
+                            B[q] = B[q] * B_c[l - 1]
+                        B_c[l - 1] = 1.0
     return t, npend

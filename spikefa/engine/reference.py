@@ -108,5 +108,9 @@ def step(net, x_prob: np.ndarray, label: int, train: bool = True, stream_t: int 
             W[:] = (W * net.c[l]).astype(np.float32)
             view(net.b, l)[:] = (view(net.b, l) * net.c[l]).astype(np.float32)
             net.c[l] = 1.0
+        if net.fb_plastic[l - 1] and net.B_c[l - 1] < RENORM_BELOW:   # Kolen-Pollack's B likewise
+            B = net.B_layer(l - 1)
+            B[:] = (B * net.B_c[l - 1]).astype(np.float32)
+            net.B_c[l - 1] = 1.0
     net.t += 1
     return out
