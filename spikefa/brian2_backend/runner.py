@@ -30,7 +30,6 @@ tests, recordings and the other backends see one network.
 import numpy as np
 
 from .. import rng as crng
-from ..engine.reference import RENORM_BELOW
 from ..errors import ConfigError
 from ..rules.base import FB_MATRIX, FB_NONE, FB_SIGN, FB_TRANSPOSE
 from . import import_brian2
@@ -256,18 +255,13 @@ class Brian2Runner:
             net.W_layer(l)[:] = self.w[l].reshape(net.W_layer(l).shape)
             if self.plastic_partner[l]:
                 net.B_c[l - 1] = float(a["cb"][0])
-            if net.c[l] < RENORM_BELOW:   # as the engine does: fold the decay back into W and b
-                net.W_layer(l)[:] = (net.W_layer(l) * net.c[l]).astype(np.float32)
-                view(net.b, l)[:] = (view(net.b, l) * net.c[l]).astype(np.float32)
-                net.c[l] = 1.0
         for l in range(L + 1):
             net.unit_view(net.spikes[last], l)[:] = self.arr[l]["s"]
         for l, bw in self.bw.items():
             if net.fb_plastic[l]:
                 net.B_layer(l)[:] = bw.reshape(net.B_layer(l).shape[::-1]).T
-                if net.B_c[l] < RENORM_BELOW:   # Kolen-Pollack's B likewise
-                    net.B_layer(l)[:] = (net.B_layer(l) * net.B_c[l]).astype(np.float32)
-                    net.B_c[l] = 1.0
+        for l in range(1, L + 1):   # as the engine does within a call: decay scales below 0.5 folded back
+            net.fold_decay(l)
         if self.reward:
             net.R_bar[0] = float(self.reward_arr["Rbar"][0])
         net.npend = 0

@@ -17,7 +17,7 @@ from numba import njit, prange
 from ..rng import step_key_nb, uniform_nb
 from ..rules.base import FB_MATRIX, FB_NONE, FB_TRANSPOSE
 from .activation import phi_nb, sigmoid_nb
-from .reference import RENORM_BELOW
+from .network import RENORM_BELOW
 
 NCHUNK = 2
 _FAST = {"reassoc", "nsz", "arcp"}  # lets LLVM vectorise the float reductions below

@@ -18,6 +18,8 @@ from ..rules import get_rule
 from ..rules.base import FB_MATRIX, FB_SIGN, FB_TRANSPOSE
 from .params import SpikingParams
 
+RENORM_BELOW = 0.5  # fold a decay scale back into the stored weights when it falls below this
+
 
 LAZY_K = 16  # plasticity steps the Numba engine keeps pending (see kernels.run_images)
 
@@ -191,6 +193,20 @@ class SpikingNetwork:
     def add_to_B(self, l: int, rows: np.ndarray, inc: np.ndarray) -> None:
         """``B_l[rows] += inc`` for a plastic feedback matrix, except at removed elements."""
         self.B_layer(l)[rows] += inc * self.B_mask_layer(l)[rows] if self.masked else inc
+
+    def fold_decay(self, l: int) -> None:
+        """Fold a decay scale that fell below ``RENORM_BELOW`` back into the stored values:
+        ``c[l]`` into W_l and b_l and, for a plastic feedback matrix (Kolen-Pollack),
+        ``B_c[l - 1]`` into B_{l-1}. The effective weights stay as they are."""
+        if self.c[l] < RENORM_BELOW:
+            W, b = self.W_layer(l), self.unit_view(self.b, l)
+            W[:] = (W * self.c[l]).astype(np.float32)
+            b[:] = (b * self.c[l]).astype(np.float32)
+            self.c[l] = 1.0
+        if self.fb_plastic[l - 1] and self.B_c[l - 1] < RENORM_BELOW:
+            B = self.B_layer(l - 1)
+            B[:] = (B * self.B_c[l - 1]).astype(np.float32)
+            self.B_c[l - 1] = 1.0
 
     def flush(self) -> None:
         """Write the pending plasticity steps into W (and B): the NumPy spec of the kernel's.

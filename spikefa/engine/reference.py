@@ -30,8 +30,6 @@ from .. import rng as crng
 from ..rules.base import FB_NONE
 from .activation import phi_np, sigmoid_np
 
-RENORM_BELOW = 0.5  # fold the decay scale back into the weights when it falls below this
-
 
 def step(net, x_prob: np.ndarray, label: int, train: bool = True, stream_t: int | None = None) -> np.ndarray:
     """Advance ``net`` by one step in place; return the output spike count of each class.
@@ -103,14 +101,6 @@ def step(net, x_prob: np.ndarray, label: int, train: bool = True, stream_t: int 
         if net.fb_plastic[l - 1]:  # Kolen-Pollack: B_{l-1} gets W_l's update and decay
             net.B_c[l - 1] *= 1.0 - p.gamma
             net.add_to_B(l - 1, rows, ((p.eta / net.B_c[l - 1]) * g).astype(np.float32))
-        if net.c[l] < RENORM_BELOW:
-            W = net.W_layer(l)
-            W[:] = (W * net.c[l]).astype(np.float32)
-            view(net.b, l)[:] = (view(net.b, l) * net.c[l]).astype(np.float32)
-            net.c[l] = 1.0
-        if net.fb_plastic[l - 1] and net.B_c[l - 1] < RENORM_BELOW:   # Kolen-Pollack's B likewise
-            B = net.B_layer(l - 1)
-            B[:] = (B * net.B_c[l - 1]).astype(np.float32)
-            net.B_c[l - 1] = 1.0
+        net.fold_decay(l)
     net.t += 1
     return out

@@ -137,10 +137,10 @@ def check_resumable(old: dict, new: dict, out) -> None:
 SERIES = ("epoch", "heldout", "alignment", "saturation")   # the row series of results.h5
 
 
-def rows_written(res, epochs_done: int) -> dict:
+def rows_written(res) -> dict:
     """Rows of each series a checkpoint vouches for: on --resume, rows past these (written
     after the checkpoint) are dropped, then written again."""
-    return {"rows_epoch": epochs_done, **{f"rows_{name}": res.rows(name) for name in SERIES[1:]}}
+    return {f"rows_{name}": res.rows(name) for name in SERIES}
 
 
 def error_rate(counts: np.ndarray, labels: np.ndarray) -> float:
@@ -277,7 +277,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
             bar.update(len(idx))
             if every and state["pos"] < n and (state["pos"] // every) > ((state["pos"] - len(idx)) // every):
                 state.update(epoch_time=time.perf_counter() - t_start, wrong=wrong, seen=seen,
-                             **rows_written(res, ep))
+                             **rows_written(res))
                 save_checkpoint(state)
         train_time = time.perf_counter() - t_start
         t0 = time.perf_counter()
@@ -292,7 +292,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
             pr = alignment.probe(net, Xt[:m], yt[:m])
             res.append("alignment", [ep + 1, *alignment.matrix_angles(net), *pr["delta"]])
             res.append("saturation", [ep + 1, *pr["psi"], *pr["saturated"]])
-        state = {"epoch": ep + 1, "pos": 0, "epoch_time": 0.0, "test_error": test_err, **rows_written(res, ep + 1)}
+        state = {"epoch": ep + 1, "pos": 0, "epoch_time": 0.0, "test_error": test_err, **rows_written(res)}
         save_checkpoint(state)
     bar.close()
     final = float(state.get("test_error", np.nan))
