@@ -149,7 +149,7 @@ def paper_params(feedback_dtype=None, overrides=None) -> SpikingParams:
     return SpikingParams(**cfg["network"])
 
 
-def run(threads: int = 1, images: int = 40, repeats: int = 7, dense_steps: int = 30, rule: str = "fa",
+def run(threads: int = 0, images: int = 40, repeats: int = 7, dense_steps: int = 30, rule: str = "fa",
         feedback_dtype: str | None = None, data_dir=None, overrides=None, checkpoint=None, out=print) -> dict:
     """Time the Numba engine and the dense NumPy step on the paper network, from its
     initial weights or (``checkpoint``) from a trained state. The engine is timed with
@@ -163,8 +163,9 @@ def run(threads: int = 1, images: int = 40, repeats: int = 7, dense_steps: int =
                           f"more than the {len(X)} test images: lower --images or --repeats")
     net = trained_network(params, rule, checkpoint) if checkpoint else SpikingNetwork(params, rule, seed=0)
     sim = Simulator(net, "numba", threads)
+    threads = sim.threads   # 0 resolved to all cores
     state = f"trained state of {checkpoint} (step {net.t})" if checkpoint else "initial weights"
-    out(f"network {list(params.sizes)}, rule {rule}, B {params.feedback_dtype}, threads {threads}, {source}, {state}")
+    out(f"network {list(params.sizes)}, rule {rule}, B {net.B.dtype}, threads {threads}, {source}, {state}")
     sim.train(X[:images], y[:images])  # compile (or load from cache) and settle the rates
     steps = images * params.steps_per_image
 
@@ -238,7 +239,7 @@ def _train_alternating(sim, X, y, images, repeats, between=None):
     return np.array(times[False]), np.array(times[True]), spikes / (2 * repeats * steps) / sim.net.sizes
 
 
-def run_brian2(threads: int = 1, images: int = 40, repeats: int = 3, rule: str = "fa",
+def run_brian2(threads: int = 0, images: int = 40, repeats: int = 3, rule: str = "fa",
                feedback_dtype: str | None = None, data_dir=None, overrides=None, out=print) -> dict:
     """ms/step of the Brian2 backend (cython target) and the Numba engine on the same network.
 
@@ -254,9 +255,9 @@ def run_brian2(threads: int = 1, images: int = 40, repeats: int = 3, rule: str =
     params = paper_params(feedback_dtype, overrides)
     X, y, source = _images(images * (repeats + 1), data_dir)
     net0 = SpikingNetwork(params, rule, seed=0)
-    out(f"network {list(params.sizes)}, rule {rule}, B {params.feedback_dtype}, numba threads {threads}, {source}")
-
     sim = Simulator(net0.copy(), "numba", threads)
+    threads = sim.threads   # 0 resolved to all cores
+    out(f"network {list(params.sizes)}, rule {rule}, B {net0.B.dtype}, numba threads {threads}, {source}")
     sim.train(X[:images], y[:images])          # compile (or load from cache)
     nb_ms, nb_rates = _train_timed(sim, X, y, images, repeats)
 

@@ -42,7 +42,8 @@ def _cmd_run(args) -> int:
         if "record" not in exp.defaults():
             raise SpikefaError(f"--record: experiment {args.experiment} has no spikes to record")
         sets.append("record.enabled=true")
-    cfg = config.build(exp.defaults(), args.config, sets + list(args.set or []))
+    preset = config.preset_path(exp, args.preset) if args.preset else None
+    cfg = config.build(exp.defaults(), args.config, sets + list(args.set or []), preset=preset)
     out = Path(args.out or Path("results") / args.experiment)
     # BLAS threads follow the engine's thread setting (default 1): on a shared 2-core machine
     # a multi-threaded BLAS under load made the rate experiments 7x slower, not faster
@@ -119,6 +120,16 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
+def _threads(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number (0: all cores), got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (all cores) or >= 1, got {v}")
+    return v
+
+
 def _positive_int(text):
     try:
         v = int(text)
@@ -139,6 +150,8 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run an experiment", description="Run an experiment; see `spikefa list`.")
     r.add_argument("experiment", help="experiment name, e.g. lillicrap2016-spiking")
+    r.add_argument("--preset", help="a named variant of the experiment's defaults, applied before --config "
+                                    "and --set (lillicrap2016-spiking: paper, the protocol of [L16])")
     r.add_argument("--config", help="TOML file overriding the experiment's defaults")
     r.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one field, e.g. --set network.eta=2e-3 (repeatable)")
@@ -147,7 +160,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--train-images", type=_positive_int, help="use the first N training images")
     r.add_argument("--test-images", type=_positive_int, help="use the first N test images")
     r.add_argument("--seed", type=int, help="seed of weights and feedback matrices")
-    r.add_argument("--threads", type=_positive_int, help="threads of the Numba engine (default 1)")
+    r.add_argument("--threads", type=_threads,
+                   help="threads of the Numba engine; 0: all cores (the paper network's default; "
+                        "use 1 on a machine shared with other jobs)")
     r.add_argument("--backend", choices=["numba", "numpy", "brian2"])
     r.add_argument("--rule", help="feedback rule (see `spikefa list`)")
     r.add_argument("--data-dir", help="folder with the IDX .gz files (default: $SPIKEFA_DATA, then the cache)")
@@ -171,14 +186,16 @@ def parser() -> argparse.ArgumentParser:
     pl.set_defaults(fn=_cmd_plot)
 
     b = sub.add_parser("bench", help="ms/step of the paper network: Numba engine vs dense NumPy (or vs Brian2)")
-    b.add_argument("--threads", type=_positive_int, default=1)
+    b.add_argument("--threads", type=_threads, default=0,
+                   help="threads of the Numba engine (default 0: all cores, as spikefa run)")
     b.add_argument("--images", type=_positive_int, default=40, help="images per timed run (5 steps each)")
     b.add_argument("--repeats", type=_positive_int, help="timed runs (default 7; 3 with --backend brian2)")
     b.add_argument("--backend", choices=["numba", "brian2"], default="numba",
                    help="brian2: time the Brian2 backend beside the Numba engine on the same network")
-    b.add_argument("--rule", default="fa")
-    b.add_argument("--feedback-dtype", choices=["float32", "int8"])
-    b.add_argument("--data-dir")
+    b.add_argument("--rule", default="fa", help="feedback rule of the timed network (default fa)")
+    b.add_argument("--feedback-dtype", choices=["auto", "float32", "int8"],
+                   help="storage of B (default: the run's, auto: int8 when the rule keeps B fixed)")
+    b.add_argument("--data-dir", help="folder with the MNIST IDX .gz files (default: $SPIKEFA_DATA, then the cache)")
     b.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a network field")
     b.add_argument("--checkpoint", help="time a trained network: the checkpoint.npz of a lillicrap2016-spiking run")
     b.set_defaults(fn=_cmd_bench)

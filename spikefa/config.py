@@ -44,8 +44,10 @@ def _check_type(where: str, old, new):
             except OverflowError:   # an integer beyond float range (1e400 written as digits)
                 raise ConfigError(f"{where}: {new} is out of range of a float") from None
     elif isinstance(old, list):
-        # elements keep the type of the default's (True is an int to Python, not here)
-        ok = isinstance(new, list) and (not old or all(type(x) is type(old[0]) for x in new))
+        # elements keep the type of the default's (True is an int to Python, not here);
+        # lists of lists (a schedule) are checked by their owner, which names the bad entry
+        ok = isinstance(new, list) and (not old or isinstance(old[0], list)
+                                        or all(type(x) is type(old[0]) for x in new))
     elif old is None:
         ok = True
     else:
@@ -108,10 +110,22 @@ def parse_overrides(defaults: dict, items) -> dict:
     return updates
 
 
-def build(defaults: dict, path=None, overrides=None) -> dict:
-    """Defaults, then the TOML file at ``path``, then ``--set`` overrides."""
-    cfg = merge(defaults, load_toml(path), str(path)) if path else merge(defaults, {})
+def build(defaults: dict, path=None, overrides=None, preset=None) -> dict:
+    """Defaults, then the TOML file ``preset`` (a named variant of the experiment's), then
+    the TOML file at ``path``, then ``--set`` overrides."""
+    cfg = merge(defaults, load_toml(preset), f"preset {Path(preset).name}") if preset else merge(defaults, {})
+    cfg = merge(cfg, load_toml(path), str(path)) if path else cfg
     return merge(cfg, parse_overrides(cfg, overrides), "--set")
+
+
+def preset_path(experiment, name: str) -> Path:
+    """The TOML file of preset ``name`` of an experiment module (its ``PRESETS``: name ->
+    (file in models/, description)); a ConfigError lists the known presets."""
+    presets = getattr(experiment, "PRESETS", {})
+    if name not in presets:
+        known = f"choose one of {', '.join(sorted(presets))}" if presets else "it has none"
+        raise ConfigError(f"--preset: experiment {experiment.NAME} has no preset {name!r}; {known}")
+    return MODELS_DIR / presets[name][0]
 
 
 def require_at_least(section: dict, name: str, keys, low: int = 1) -> None:

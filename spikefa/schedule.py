@@ -46,3 +46,22 @@ def check_unchanged_before(epochs_begun: int, base: float, old, new, out) -> Non
         if was != now:
             raise ConfigError(f"--resume: run.eta_schedule gives epoch {e} eta {now:g} but the run in {out} "
                               f"trained it at {was:g}; change only epochs after {epochs_begun}")
+
+
+def unused(schedule, epochs: int) -> list:
+    """The entries of a schedule that start after the last epoch: they never act."""
+    return [(e, eta) for e, eta in check(schedule) if e > epochs]
+
+
+def describe(base: float, schedule, epochs: int) -> str:
+    """The rates of a run of ``epochs`` epochs, e.g. ``"eta 0.01 (epochs 1-19), 0.001 (20-26)"``."""
+    spans: list = []   # [first epoch, last epoch, eta]
+    for e in range(1, epochs + 1):
+        eta = eta_at(e, base, schedule)
+        if spans and spans[-1][2] == eta:
+            spans[-1][1] = e
+        else:
+            spans.append([e, e, eta])
+    text = [f"{eta:g} ({a}-{b})" if a != b else f"{eta:g} ({a})" for a, b, eta in spans]
+    text[0] = text[0].replace("(", "(epochs " if spans[0][0] != spans[0][1] else "(epoch ", 1)
+    return "eta " + ", ".join(text)

@@ -70,11 +70,22 @@ def test_params_accept_edges_and_derived_values():
     assert d["sizes"] == [784, 10, 30] and SpikingParams(**d) == p
 
 
-def test_model_file_matches_param_defaults():
-    # the TOML of the paper network and the dataclass defaults describe the same network
-    net_cfg = l16.defaults()["network"]
-    assert SpikingParams(**net_cfg) == SpikingParams()
-    assert SpikingParams(**net_cfg).to_dict() == net_cfg
+def test_paper_preset_gives_the_param_defaults():
+    # the dataclass defaults are the network of [L16]; the model file is the recipe, and
+    # the "paper" preset takes it back to the paper's parameters and a constant rate
+    paper = config.build(l16.defaults(), preset=config.preset_path(l16, "paper"))
+    assert SpikingParams(**paper["network"]) == SpikingParams()
+    assert SpikingParams(**paper["network"]).to_dict() == paper["network"]
+    assert paper["run"]["eta_schedule"] == [] and paper["network"]["eta"] == 1e-3
+    recipe = l16.defaults()
+    assert recipe["network"]["eta"] == 1e-2 and recipe["network"]["feedback_dtype"] == "auto"
+    assert recipe["run"]["epochs"] == 30 and recipe["run"]["threads"] == 0
+
+
+def test_unknown_preset_is_one_line():
+    with pytest.raises(ConfigError, match=r"^--preset: experiment lillicrap2016-spiking has no preset 'papr'; "
+                                          r"choose one of paper$"):
+        config.preset_path(l16, "papr")
 
 
 # ----- config.build -----
@@ -88,7 +99,7 @@ def test_build_defaults_roundtrip(defaults):
     cfg = config.build(defaults)
     assert cfg == defaults and cfg is not defaults
     cfg["network"]["eta"] = 5.0
-    assert defaults["network"]["eta"] == 1e-3        # build copies, never aliases
+    assert defaults["network"]["eta"] == 1e-2        # build copies, never aliases
 
 
 def test_unknown_key_did_you_mean(defaults):

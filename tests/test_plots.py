@@ -182,7 +182,7 @@ def test_run_record_then_plot_end_to_end(tmp_path, capsys):
     out = tmp_path / "run"
     rc, stdout, err = run_cli(capsys, "run", "lillicrap2016-spiking", "--record", "--data-dir", mnist_dir(),
                               "--set", "network.sizes=[784,30,30,100]", "--train-images", "60", "--test-images", "20",
-                              "--set", "run.eval_every=20", "--set", "record.window_images=5", "--out", out, "--quiet")
+                              "--epochs", "1", "--set", "run.eval_every=20", "--set", "record.window_images=5", "--out", out, "--quiet")
     assert rc == 0, err
     with RasterFile(out / "rasters.h5") as rf:
         assert rf.complete and rf.layers == ["hidden1", "hidden2", "output"]

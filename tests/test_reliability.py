@@ -128,7 +128,8 @@ def _assert_prefix(out, reference):
         if name in res:
             rows = np.delete(res[name], WALL_COLUMNS, axis=1) if name == "epoch" else res[name]
             np.testing.assert_array_equal(rows, reference[name][:len(rows)], err_msg=name)
-    checkpoint.load(SpikingNetwork(SpikingParams(sizes=(784, 100, 100, 1000))), out / "checkpoint.npz")
+    checkpoint.load(SpikingNetwork(SpikingParams(**read_results(out / "results.h5")["config"]["network"])),
+                    out / "checkpoint.npz")
 
 
 def _checkpoint_images(out) -> int:
@@ -405,7 +406,7 @@ def test_blow_up_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
 
 BAD = [
     ("run.epochs=0", "run.epochs"),
-    ("run.threads=0", "run.threads"),
+    ("run.threads=-1", "run.threads"),
     ("run.threads=999", "run.threads"),
     ("run.backend=\"gpu\"", "run.backend"),
     ("run.rule=\"nope\"", "known rules"),

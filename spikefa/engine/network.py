@@ -108,7 +108,8 @@ class SpikingNetwork:
         self.fb_scale = np.zeros(L + 1)
         self.fb_plastic = np.zeros(L + 1, dtype=np.int64)
         self.B_c = np.ones(L + 1)
-        int8 = p.feedback_dtype == "int8"
+        changes_b = any(spec.plastic for spec in specs) or bool(getattr(self.rule, "spiking_mirror", False))
+        int8 = p.feedback_dtype == "int8" or (p.feedback_dtype == "auto" and not changes_b)
         blocks, off = [], 0
         for l, spec in enumerate(specs, start=1):
             n_l = self.sizes[l]

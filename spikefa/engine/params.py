@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from ..errors import ConfigError
 
 PHI_KINDS = {"tanh": 0, "sigmoid": 1}
-FEEDBACK_DTYPES = ("float32", "int8")
+FEEDBACK_DTYPES = ("auto", "float32", "int8")
 FLOAT32_MAX = 3.4028234663852886e38
 
 
@@ -50,8 +50,10 @@ class SpikingParams:
         Multiplies every feedback input (the "scales" SPEC leaves open).
     delay : bool
         One-step synaptic delay between layers (forward and feedback), off by default.
-    feedback_dtype : {"float32", "int8"}
+    feedback_dtype : {"auto", "float32", "int8"}
         Storage of fixed feedback matrices; int8 keeps B in cache (scale = b_init / 127).
+        "auto": int8 when the rule keeps B fixed, float32 when it changes B (Kolen-Pollack,
+        weight mirror).
     mirror_every, mirror_samples, mirror_lr : int, int, float
         Weight mirror only: after every ``mirror_every`` training images a mirror phase of
         ``mirror_samples`` noise steps moves B a fraction ``mirror_lr`` towards its

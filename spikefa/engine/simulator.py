@@ -15,14 +15,26 @@ from .params import PHI_KINDS
 BACKENDS = ("numba", "numpy", "brian2")
 
 
-def set_threads(threads: int) -> None:
-    """Threads of the Numba kernels (1 behaves best on a busy shared machine)."""
+def resolve_threads(threads: int, where: str = "threads") -> int:
+    """The number of Numba threads that ``threads`` asks for: 0 means every core this
+    process may use (``NUMBA_NUM_THREADS``); a ConfigError naming ``where`` otherwise."""
     import numba
 
     top = numba.config.NUMBA_NUM_THREADS
-    if not isinstance(threads, int) or not 1 <= threads <= top:
-        raise ConfigError(f"threads: must be an integer in [1, {top}] on this machine, got {threads}")
-    numba.set_num_threads(threads)
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= top:
+        raise ConfigError(f"{where}: must be 0 (all {top} cores) or an integer in [1, {top}] on this machine, "
+                          f"got {threads!r}")
+    return threads or top
+
+
+def set_threads(threads: int) -> int:
+    """Threads of the Numba kernels (0: all cores; 1 behaves best on a busy shared
+    machine); returns the number set."""
+    import numba
+
+    n = resolve_threads(threads)
+    numba.set_num_threads(n)
+    return n
 
 
 class Simulator:
@@ -36,7 +48,7 @@ class Simulator:
         ``brian2`` builds the network from Brian2 objects (optional extra, see
         :mod:`spikefa.brian2_backend`).
     threads : int
-        Threads of the Numba backend.
+        Threads of the Numba backend; 0 means all cores (resolved in ``self.threads``).
     brian2_options : dict, optional
         Keyword arguments of :class:`spikefa.brian2_backend.Brian2Runner` (``target``,
         ``draws``) for the brian2 backend.
@@ -50,7 +62,7 @@ class Simulator:
         # kernels.run_images); False gathers every active row each step (same results)
         self.incremental = True
         if backend == "numba":
-            set_threads(threads)
+            self.threads = set_threads(threads)
         elif backend == "brian2":   # one-line ConfigError with the install command when missing
             from ..brian2_backend import Brian2Runner
 

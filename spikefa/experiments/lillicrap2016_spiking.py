@@ -17,15 +17,17 @@ from .. import checkpoint, config, data, fsutil, recording, schedule
 from ..engine import alignment
 from ..engine.network import SpikingNetwork
 from ..engine.params import SpikingParams
-from ..engine.simulator import BACKENDS, Simulator
+from ..engine.simulator import BACKENDS, Simulator, resolve_threads
 from ..errors import ConfigError, NumericalError, SpikefaError, StorageError
 from ..results import ResultsWriter, read_results
 from ..rules import rule_names
 
 NAME = "lillicrap2016-spiking"
 DESCRIPTION = "spiking 784-1500x3-1000 network of [L16] Fig. 4 trained online on MNIST (paper: 1.8 % test error)"
+# named variants (--preset NAME): a TOML file of models/ applied over the defaults
+PRESETS = {"paper": ("lillicrap2016-paper.toml", "the protocol of [L16]: constant eta 1e-3, B float32, 300 epochs")}
 SMOKE = {"network": {"sizes": [784, 500, 500, 500, 1000]},
-         "run": {"train_images": 3000, "test_images": 1000, "eval_every": 0}}
+         "run": {"epochs": 1, "train_images": 3000, "test_images": 1000, "eval_every": 0}}
 
 
 def defaults() -> dict:
@@ -39,9 +41,7 @@ DATASET_SHAPES = {"mnist": (60000, 10000, 784, 10), "fashion-mnist": (60000, 100
 
 def check_run(r: dict, n_train: int | None = None, n_test: int | None = None) -> None:
     """Range checks of the [run] section, each naming its field; needs no data."""
-    import numba
-
-    config.require_at_least(r, "run", ("epochs", "train_images", "test_images", "chunk", "eval_images", "threads"))
+    config.require_at_least(r, "run", ("epochs", "train_images", "test_images", "chunk", "eval_images"))
     for key in ("eval_every", "checkpoint_every", "probe_images"):
         if r[key] < 0:
             raise ConfigError(f"run.{key}: must be >= 0, got {r[key]}")
@@ -52,9 +52,7 @@ def check_run(r: dict, n_train: int | None = None, n_test: int | None = None) ->
     schedule.check(r["eta_schedule"])
     if r["backend"] not in BACKENDS:
         raise ConfigError(f"run.backend: unknown {r['backend']!r}, choose one of {', '.join(BACKENDS)}")
-    top = numba.config.NUMBA_NUM_THREADS
-    if r["threads"] > top:
-        raise ConfigError(f"run.threads: must be an integer in [1, {top}] on this machine, got {r['threads']}")
+    resolve_threads(r["threads"], "run.threads")
     if r["rule"] not in rule_names():
         close = difflib.get_close_matches(r["rule"], rule_names(), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -155,6 +153,16 @@ def build(cfg: dict) -> tuple:
     return net, Simulator(net, backend=r["backend"], threads=r["threads"])
 
 
+def plan_line(cfg: dict, net, sim, n_train: int) -> str:
+    """What a run will do, in one line: printed at its start."""
+    r = cfg["run"]
+    threads = (f"{sim.threads} Numba thread{'s' * (sim.threads != 1)}" + (" (all cores)" if r["threads"] == 0 else "")
+               if r["backend"] == "numba" else f"backend {r['backend']}")
+    return (f"running {NAME}: {r['epochs']} epoch{'s' * (r['epochs'] != 1)} of {n_train:,} images, rule {r['rule']}, "
+            f"{schedule.describe(cfg['network']['eta'], r['eta_schedule'], r['epochs'])}, "
+            f"B {net.B.dtype}, seed {r['seed']}, {threads}")
+
+
 def _kept(state: dict, t: int, ckpt) -> str:
     where = (f"end of epoch {state['epoch']}" if state["pos"] == 0
              else f"epoch {state['epoch'] + 1}, image {state['pos']}")
@@ -229,6 +237,10 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
 
     n, chunk = len(X), r["chunk"]
     every, eval_every = r["checkpoint_every"], r["eval_every"]
+    print(plan_line(cfg, net, sim, n))
+    for e, eta in schedule.unused(r["eta_schedule"], r["epochs"]):
+        print(f"spikefa: run.eta_schedule entry [{e}, {eta:g}] starts after the last epoch ({r['epochs']}): unused",
+              file=sys.stderr)
     bar = tqdm(total=r["epochs"] * n, initial=state["epoch"] * n + state["pos"], unit="img",
                disable=not progress, dynamic_ncols=True, desc=NAME)
     last_err = np.nan
