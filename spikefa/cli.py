@@ -69,6 +69,21 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_eval(args) -> int:
+    from threadpoolctl import threadpool_limits
+
+    from .evaluate import evaluate
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        r = evaluate(args.run_dir, test_steps=args.test_steps, test_images=args.test_images, threads=args.threads,
+                     data_dir=args.data_dir)
+    where = f"end of epoch {r['epoch']}" if r["image"] == 0 else f"epoch {r['epoch'] + 1}, image {r['image']}"
+    print(f"{args.run_dir}: test error {100 * r['test_error']:.2f} % with {r['test_steps']} test steps on "
+          f"{r['test_images']:,} test images ({where}, step {r['step']:,}; {r['seconds']:.0f} s); "
+          f"recorded in eval.json")
+    return 0
+
+
 def _cmd_plot(args) -> int:
     import matplotlib
 
@@ -173,6 +188,18 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--record", action="store_true",
                    help="stream spike rasters and traces to OUT/rasters.h5 (the [record] section says what)")
     r.set_defaults(fn=_cmd_run)
+
+    ev = sub.add_parser("eval", help="score a run's checkpoint with other test settings",
+                        description="Show the test set to the network of RUN_DIR/checkpoint.npz with plasticity "
+                                    "off, as after every epoch, with other test settings (e.g. --test-steps 20: "
+                                    "a less noisy readout than the paper's 5 steps). With the run's own settings "
+                                    "it gives its last test error exactly. Appends the result to RUN_DIR/eval.json.")
+    ev.add_argument("run_dir", help="output folder of a lillicrap2016-spiking run")
+    ev.add_argument("--test-steps", type=_positive_int, help="steps per test image (default: the run's)")
+    ev.add_argument("--test-images", type=_positive_int, help="score the first N test images (default: the run's)")
+    ev.add_argument("--threads", type=_threads, default=0, help="threads of the Numba engine (default 0: all cores)")
+    ev.add_argument("--data-dir", help="folder with the IDX .gz files (default: the run's, $SPIKEFA_DATA, the cache)")
+    ev.set_defaults(fn=_cmd_eval)
 
     pl = sub.add_parser("plot", help="draw a saved raster or result file to PNG",
                         description="Draw rasters.h5 (Fig. 4 of [L16], rasters, traces) or results.h5 "
