@@ -84,6 +84,24 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+def _cmd_export_summary(args) -> int:
+    from . import summary
+
+    out = args.out or f"docs/results/{args.name}.json"
+    doc = summary.export(args.run_dirs, args.name, out, title=args.title or "")
+    seeds = ", ".join(f"{r['seed']} ({r['epochs_done']} epochs)" for r in doc["runs"])
+    print(f"wrote {out}: {doc['experiment']}, commit {doc['commit']}, seeds {seeds}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from . import report
+
+    out = report.write(args.results, args.out, args.figures)
+    print(f"wrote {out} (figures in {args.figures})")
+    return 0
+
+
 def _cmd_plot(args) -> int:
     import matplotlib
 
@@ -200,6 +218,26 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--threads", type=_threads, default=0, help="threads of the Numba engine (default 0: all cores)")
     ev.add_argument("--data-dir", help="folder with the IDX .gz files (default: the run's, $SPIKEFA_DATA, the cache)")
     ev.set_defaults(fn=_cmd_eval)
+
+    ex = sub.add_parser("export", help="export runs to other formats (summary: the JSON behind docs/results.md)")
+    exs = ex.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    es = exs.add_parser("summary", help="the seeds of one configuration as a small JSON summary for spikefa report",
+                        description="Summarise runs of one configuration and commit (their seeds) from their "
+                                    "results.h5 and eval.json into docs/results/NAME.json, small enough to "
+                                    "commit; spikefa report turns the summaries into docs/results.md.")
+    es.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="output folders of the runs, one per seed")
+    es.add_argument("--name", required=True, help="name of the summary (its file name)")
+    es.add_argument("--title", help="heading of its section in docs/results.md (default: the name)")
+    es.add_argument("--out", help="file to write (default docs/results/NAME.json)")
+    es.set_defaults(fn=_cmd_export_summary)
+
+    rp = sub.add_parser("report", help="regenerate docs/results.md from the summaries in docs/results/",
+                        description="Write docs/results.md (tables, statistics over seeds, t-tests against the "
+                                    "paper) and its figures from the JSON summaries of spikefa export summary.")
+    rp.add_argument("--results", default="docs/results", help="folder of the summaries (default docs/results)")
+    rp.add_argument("--out", default="docs/results.md", help="Markdown file to write (default docs/results.md)")
+    rp.add_argument("--figures", default="docs/figures", help="folder of the figures (default docs/figures)")
+    rp.set_defaults(fn=_cmd_report)
 
     pl = sub.add_parser("plot", help="draw a saved raster or result file to PNG",
                         description="Draw rasters.h5 (Fig. 4 of [L16], rasters, traces) or results.h5 "

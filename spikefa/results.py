@@ -32,9 +32,15 @@ FORMAT = "spikefa-results"
 
 
 def git_commit() -> str:
+    """The short commit of the code that runs, with "+dirty" when tracked files differ from
+    it ("unknown" outside a git checkout, e.g. installed from a wheel)."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True,
+                              timeout=5).stdout.strip()
+
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
-                              capture_output=True, text=True, timeout=5).stdout.strip() or "unknown"
+        head = git("rev-parse", "--short", "HEAD")
+        return (head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")) if head else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

@@ -1,0 +1,98 @@
+"""``spikefa export summary`` and ``spikefa report``: docs/results.md from small committed
+summaries of runs, every number computed, none typed."""
+
+import json
+import math
+
+import h5py
+import numpy as np
+import pytest
+
+from spikefa import report
+from spikefa.evaluate import read_evals
+from spikefa.results import read_results
+
+from clihelp import mnist_dir, run_cli
+
+TINY = ["--set", "network.sizes=[784,40,40,1000]", "--train-images", "200", "--test-images", "100",
+        "--set", "run.eval_every=0", "--set", "run.probe_images=20", "--threads", "1", "--quiet",
+        "--set", "run.eta_schedule=[[2, 1e-3]]"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Seeds 0 and 1 finished (2 epochs), seed 2 stopped after epoch 1; a 20-step eval of seed 0."""
+    import spikefa.cli as cli
+
+    root = tmp_path_factory.mktemp("seeds")
+    for seed, epochs in ((0, 2), (1, 2), (2, 1)):
+        argv = ["run", "lillicrap2016-spiking", *TINY, "--seed", seed, "--epochs", epochs, "--data-dir", mnist_dir(),
+                "--out", root / f"s{seed}"]
+        assert cli.main([str(a) for a in argv]) == 0
+    with h5py.File(root / "s2" / "results.h5", "a") as f:   # as if still running: 1 of its 2 epochs done
+        cfg = json.loads(f.attrs["config"])
+        cfg["run"]["epochs"] = 2
+        f.attrs["config"] = json.dumps(cfg)
+    assert cli.main(["eval", str(root / "s0"), "--test-steps", "20", "--threads", "1"]) == 0
+    return root
+
+
+def test_stats_match_the_t_table():
+    s = report.stats([0.01, 0.02, 0.03], reference=0.0)
+    assert s["n"] == 3 and math.isclose(s["mean"], 0.02) and math.isclose(s["sd"], 0.01)
+    half = 4.302653 * 0.01 / math.sqrt(3)          # t(0.975, 2 d.f.) from a t-table
+    assert np.allclose(s["ci"], (0.02 - half, 0.02 + half), rtol=1e-6)
+    assert math.isclose(s["t"], 0.02 / (0.01 / math.sqrt(3)))
+    assert math.isclose(s["p"], 0.07417990, rel_tol=1e-5)   # two-sided, t = 3.4641 on 2 d.f.
+    one = report.stats([0.05], reference=0.018)
+    assert one["n"] == 1 and math.isnan(one["sd"]) and math.isnan(one["p"])
+
+
+def test_export_then_report(capsys, runs, tmp_path):
+    out = tmp_path / "docs"
+    rc, text, err = run_cli(capsys, "export", "summary", runs / "s2", runs / "s0", runs / "s1", "--name", "tiny",
+                            "--title", "Tiny seeds", "--out", out / "results" / "tiny.json")
+    assert rc == 0, err
+    assert "seeds 0 (2 epochs), 1 (2 epochs), 2 (1 epochs)" in text
+    doc = json.loads((out / "results" / "tiny.json").read_text())
+    assert [r["seed"] for r in doc["runs"]] == [0, 1, 2] and doc["declared_epoch"] == 2
+    assert doc["config"]["run"]["eta_schedule"] == [[2, 1e-3]] and "seed" not in doc["config"]["run"]
+    res = [read_results(runs / f"s{s}" / "results.h5")["epoch"] for s in (0, 1)]
+    assert [e["eta"] for e in doc["runs"][0]["epochs"]] == [1e-2, 1e-3]
+    assert doc["runs"][0]["epochs"][1]["test_error"] == res[0][1, 1]
+    assert doc["runs"][0]["evals"] == read_evals(runs / "s0")
+
+    rc, text, err = run_cli(capsys, "report", "--results", out / "results", "--out", out / "results.md",
+                            "--figures", out / "figures")
+    assert rc == 0, err
+    md = (out / "results.md").read_text()
+    assert (out / "figures" / "results-tiny.png").stat().st_size > 10_000
+    assert "](figures/results-tiny.png)" in md
+    e0, e1 = res[0][1, 1], res[1][1, 1]
+    s = report.stats([e0, e1], 0.018)
+    assert f"{100 * s['mean']:.2f} +- {100 * s['sd']:.2f} % (mean +- s.d., n = 2)" in md
+    assert f"t = {s['t']:.2f}, p = {s['p']:.3g}" in md
+    ev = read_evals(runs / "s0")[0]["test_error"]
+    assert f"| 0    | 2 of 2      | {100 * e0:.2f}" in md and f"{100 * ev:.2f}" in md
+    assert "20-step readout:** " + f"{100 * ev:.2f} % from one seed" in md
+    assert "seed 2 (1 of 2 epochs); not in the statistics" in md
+    assert md.startswith(report.HEADER)
+
+
+def test_export_refuses_mixed_runs(capsys, runs, tmp_path):
+    rc, _, err = run_cli(capsys, "export", "summary", runs / "s0", runs / "s0", "--name", "x", "--out", tmp_path / "x.json")
+    assert rc == 2 and "seed 0 appears twice" in err
+    import spikefa.cli as cli
+
+    other = tmp_path / "other"
+    argv = ["run", "lillicrap2016-spiking", *TINY, "--seed", "3", "--epochs", "1", "--set", "network.eta=0.02",
+            "--data-dir", mnist_dir(), "--out", str(other)]
+    assert cli.main([str(a) for a in argv]) == 0
+    capsys.readouterr()
+    rc, _, err = run_cli(capsys, "export", "summary", runs / "s0", other, "--name", "x", "--out", tmp_path / "x.json")
+    assert rc == 2 and err.count("\n") == 1 and "configured unlike" in err and "network.eta" in err, err
+    assert not (tmp_path / "x.json").exists()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "a.json").write_text('{"format": "other"}')
+    rc, _, err = run_cli(capsys, "report", "--results", tmp_path / "bad", "--out", tmp_path / "r.md")
+    assert rc == 2 and "not a spikefa summary" in err
