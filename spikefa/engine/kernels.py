@@ -132,26 +132,44 @@ def _flush_rows(M, woff, nout, lo, hi, flags, fbase, pend, pbase, npend, sel, sb
 
     Row i receives ``pend[tau, pbase:pbase+nout]`` for every pending step tau in which
     ``flags[tau, fbase + i]`` (its pre-synaptic unit spiked), one float32 addition at a
-    time in step order: bit for bit what per-step updates would have written. With
-    ``track``, the change of every row with ``sel[sbase + i]`` (its unit active now) is
-    added to ``dacc`` in float64: what the incremental drive of those rows must follow.
+    time in step order: bit for bit what per-step updates would have written. Four steps
+    go into one pass over the row (``((row + i0) + i1) + i2) + i3``, the same additions in
+    the same order), so a row is loaded and stored once per four increments, not once per
+    increment: the row pass was bound by its stores. With ``track``, the change of every
+    row with ``sel[sbase + i]`` (its unit active now) is added to ``dacc`` in float64: what
+    the incremental drive of those rows must follow.
     """
+    taus = np.empty(npend, np.int64)
     for i in range(lo, hi):
         row = M[woff + i * nout:woff + (i + 1) * nout]
         tr = track and sel[sbase + i] != 0
         if tr:
             for j in range(nout):
                 dacc[j] -= row[j]
+        m = 0
         for tau in range(npend):
             if flags[tau, fbase + i]:
-                inc = pend[tau, pbase:pbase + nout]
-                if masked:
-                    m = mask[woff + i * nout:woff + (i + 1) * nout]
-                    for j in range(nout):
-                        row[j] += inc[j] if m[j] != 0 else np.float32(0.0)
-                else:
-                    for j in range(nout):
-                        row[j] += inc[j]
+                taus[m] = tau
+                m += 1
+        if masked:
+            msk = mask[woff + i * nout:woff + (i + 1) * nout]
+            for q in range(m):
+                inc = pend[taus[q], pbase:pbase + nout]
+                for j in range(nout):
+                    row[j] += inc[j] if msk[j] != 0 else np.float32(0.0)
+        else:
+            q = 0
+            while q + 4 <= m:
+                i0, i1 = pend[taus[q], pbase:pbase + nout], pend[taus[q + 1], pbase:pbase + nout]
+                i2, i3 = pend[taus[q + 2], pbase:pbase + nout], pend[taus[q + 3], pbase:pbase + nout]
+                for j in range(nout):
+                    row[j] = (((row[j] + i0[j]) + i1[j]) + i2[j]) + i3[j]
+                q += 4
+            while q < m:
+                inc = pend[taus[q], pbase:pbase + nout]
+                for j in range(nout):
+                    row[j] += inc[j]
+                q += 1
         if tr:
             for j in range(nout):
                 dacc[j] += row[j]
