@@ -12,7 +12,10 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+# the experiments' TOML files: spikefa/models in an installed wheel, models/ beside the
+# package in a checkout (an editable install)
+MODELS_DIR = next((d for d in (Path(__file__).resolve().parent / "models", Path(__file__).resolve().parents[1] / "models")
+                   if d.is_dir()), Path(__file__).resolve().parent / "models")
 
 
 def _parse_value(text: str):

@@ -1,0 +1,1 @@
+"""Rate-based (non-spiking) networks for the papers' smaller experiments."""
