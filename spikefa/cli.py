@@ -50,11 +50,25 @@ def _cmd_run(args) -> int:
     from threadpoolctl import threadpool_limits
 
     n = cfg["run"].get("threads", 1)
-    with threadpool_limits(limits=n if isinstance(n, int) and n >= 1 else 1, user_api="blas"):
-        result = exp.run(cfg, out, progress=not args.quiet, resume=args.resume, overwrite=args.overwrite)
-    summary = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items())
-    print(f"{args.experiment}: {summary}")
+    made = not out.exists()
+    try:
+        with threadpool_limits(limits=n if isinstance(n, int) and n >= 1 else 1, user_api="blas"):
+            result = exp.run(cfg, out, progress=not args.quiet, resume=args.resume, overwrite=args.overwrite)
+    except SpikefaError:
+        if made and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()     # a run that failed before writing anything leaves no folder behind
+        raise
+    print(f"{args.experiment}: {_summary(result)}")
     return 0
+
+
+def _summary(result: dict) -> str:
+    """A run's result dict on one line: ``key value, ...``; a nested dict as ``key: a v, b v``."""
+    def one(v):
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    return "; ".join(f"{k}: " + ", ".join(f"{a} {one(b)}" for a, b in v.items()) if isinstance(v, dict)
+                     else f"{k} {one(v)}" for k, v in result.items())
 
 
 def _cmd_bench(args) -> int:
@@ -305,6 +319,9 @@ def main(argv=None) -> int:
         print("spikefa: interrupted; completed epochs are in the output folder's results.h5 and "
               "checkpoint.npz (continue with --resume)", file=sys.stderr)
         return 130
+    except BrokenPipeError:    # spikefa list | head
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

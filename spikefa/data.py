@@ -202,7 +202,20 @@ def read_idx(path) -> np.ndarray:
 def _download(name, dest: Path) -> None:
     """Download the missing files of `name` into `dest`; raise OSError on failure."""
     spec = _dataset(name)
+    made = [d for d in (dest, *dest.parents) if not d.exists()]   # removed again if nothing arrives
     dest.mkdir(parents=True, exist_ok=True)
+    try:
+        _download_files(spec, dest)
+    except OSError:
+        for d in made:          # innermost first; a folder that holds anything stays
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _download_files(spec, dest: Path) -> None:
     for f in spec["files"].values():
         target = dest / f["file"]
         if target.is_file():

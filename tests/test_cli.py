@@ -228,3 +228,19 @@ def test_every_experiment_has_its_script(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "x" / "results.h5").is_file()
+
+
+def test_missing_data_leaves_no_folders_behind(capsys, tmp_path, monkeypatch):
+    """A run whose data cannot be found (nor downloaded) writes nothing: no output folder,
+    no empty data folder from the attempted download."""
+    def offline(url, *a, **k):
+        raise urllib.error.URLError("no network in this test")
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", offline)
+    empty = tmp_path / "nodata"
+    empty.mkdir()
+    out = tmp_path / "run"
+    rc, _, err = run_cli(capsys, "run", EXP, "--smoke", "--data-dir", empty, "--out", out)
+    assert rc == 2 and "not found" in assert_one_line_error(err)
+    assert not out.exists()
+    assert list(empty.iterdir()) == []          # the download's mnist/ folder was removed again

@@ -238,6 +238,12 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     n, chunk = len(X), r["chunk"]
     every, eval_every = r["checkpoint_every"], r["eval_every"]
     print(plan_line(cfg, net, sim, n))
+    if r["backend"] == "numba" and progress:
+        from ..engine.kernels import run_images
+
+        if not run_images.signatures:   # not yet compiled or loaded in this process
+            print("preparing the Numba engine: about 20 s the first time on this machine, cached afterwards",
+                  flush=True)
     for e, eta in schedule.unused(r["eta_schedule"], r["epochs"]):
         print(f"spikefa: run.eta_schedule entry [{e}, {eta:g}] starts after the last epoch ({r['epochs']}): unused",
               file=sys.stderr)
@@ -283,9 +289,10 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
                 last_err = error_rate(sim.test(Xt[:m])[0], yt[:m])
                 res.append("heldout", [images_seen, last_err])
             rates = spikes / (len(idx) * net.params.steps_per_image) / net.sizes
-            bar.set_postfix(steps_s=f"{len(idx) * net.params.steps_per_image / dt:,.0f}",
-                            train_err=f"{wrong / seen:.3f}", heldout=f"{last_err:.3f}",
-                            rates="/".join(f"{x:.2f}" for x in rates[1:]), refresh=False)
+            shown = {"steps_s": f"{len(idx) * net.params.steps_per_image / dt:,.0f}", "train_err": f"{wrong / seen:.3f}"}
+            if eval_every:   # the last held-out error, once there is one
+                shown["heldout"] = "-" if np.isnan(last_err) else f"{last_err:.3f}"
+            bar.set_postfix(**shown, rates="/".join(f"{x:.2f}" for x in rates[1:]), refresh=False)
             bar.update(len(idx))
             if every and state["pos"] < n and (state["pos"] // every) > ((state["pos"] - len(idx)) // every):
                 state.update(epoch_time=time.perf_counter() - t_start, wrong=wrong, seen=seen,
