@@ -116,6 +116,21 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_show(args) -> int:
+    from .show import describe
+
+    print(describe(args.run_dir))
+    return 0
+
+
+def _cmd_export_nwb(args) -> int:
+    from .recording import export_nwb
+
+    out = export_nwb(args.rasters, args.out, step_seconds=args.step_seconds)
+    print(f"wrote {out}")
+    return 0
+
+
 def _cmd_plot(args) -> int:
     import matplotlib
 
@@ -221,6 +236,12 @@ def parser() -> argparse.ArgumentParser:
                    help="stream spike rasters and traces to OUT/rasters.h5 (the [record] section says what)")
     r.set_defaults(fn=_cmd_run)
 
+    sh = sub.add_parser("show", help="what a run folder holds: configuration, per-epoch table, files",
+                        description="Print a run's configuration, commit, final figures, every series of its "
+                                    "results.h5 as a table with units, and the files in its folder.")
+    sh.add_argument("run_dir", help="output folder of spikefa run")
+    sh.set_defaults(fn=_cmd_show)
+
     ev = sub.add_parser("eval", help="score a run's checkpoint with other test settings",
                         description="Show the test set to the network of RUN_DIR/checkpoint.npz with plasticity "
                                     "off, as after every epoch, with other test settings (e.g. --test-steps 20: "
@@ -235,6 +256,15 @@ def parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("export", help="export runs to other formats (summary: the JSON behind docs/results.md)")
     exs = ex.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    en = exs.add_parser("nwb", help="a raster file (rasters.h5) as NWB (needs the nwb extra)",
+                        description="Write the spikes, traces, windows and images of a rasters.h5 to a Neurodata "
+                                    "Without Borders file: one unit per recorded unit, windows as epochs, images "
+                                    "as trials. Needs pip install 'spikefa[nwb]'.")
+    en.add_argument("rasters", help="a rasters.h5 written by spikefa run --record")
+    en.add_argument("out", help="the .nwb file to write")
+    en.add_argument("--step-seconds", type=float, default=1e-3,
+                    help="duration of one step in seconds (default 0.001; the model itself has no time unit)")
+    en.set_defaults(fn=_cmd_export_nwb)
     es = exs.add_parser("summary", help="the seeds of one configuration as a small JSON summary for spikefa report",
                         description="Summarise runs of one configuration and commit (their seeds) from their "
                                     "results.h5 and eval.json into docs/results/NAME.json, small enough to "

@@ -4,8 +4,11 @@ Layout of ``results.h5``::
 
     attrs:  format = "spikefa-results", version, experiment, config (JSON), seeds (JSON),
             git_commit, created (ISO time), resumed (ISO time of the last --resume)
-    /<name> one dataset per series (float64, one row per record), e.g. ``epoch``, ``heldout``;
+    /<name> one dataset per series, one record per row, e.g. ``epoch``, ``heldout``: a
+            compound type of named float64 fields, with attributes ``description``,
+            ``field_units`` and ``field_descriptions`` (one string per field);
             whole arrays stored with ``put`` may have nested names (``curves/fa/nse``)
+            and carry ``unit`` and ``description`` attributes
     /summary attrs: final figures (e.g. test_error) once the run ends, or ``stopped``
             (the reason) when it ended early.
 
@@ -65,17 +68,20 @@ class ResultsWriter:
         When ``mode="a"`` and the existing file is not a readable result file.
     """
 
-    def __init__(self, path, experiment: str, config: dict, seeds: dict, mode: str = "w"):
+    def __init__(self, path, experiment: str, config: dict, seeds: dict, mode: str = "w", schema: dict | None = None):
         self.path = Path(path)
         self.attrs: dict = {}
         self.series: dict = {}
         self.summary_attrs: dict = {}
+        # series name -> (description, [(field, unit, description), ...]); arrays of put -> (unit, description)
+        self.schema: dict = dict(schema or {})
+        self.array_attrs: dict = {}
         now = datetime.datetime.now().isoformat(timespec="seconds")
         if mode == "a" and self.path.exists():
             old = read_results(self.path)
             self.attrs = old["attrs"]
             self.summary_attrs = old["summary"]
-            self.series = {k: v for k, v in old.items() if k not in ("attrs", "config", "summary")}
+            self.series = {k: v for k, v in old.items() if k not in ("attrs", "config", "summary", "fields")}
             self.attrs["resumed"] = now   # the config may differ in run length or threads; keep the latest
         else:
             self.attrs.update(format=FORMAT, experiment=experiment, created=now)
@@ -95,9 +101,10 @@ class ResultsWriter:
         self.series[name] = row if old is None else np.concatenate([old, row])
         self._write()
 
-    def put(self, name: str, array) -> None:
+    def put(self, name: str, array, unit: str = "", description: str = "") -> None:
         """Store a whole array as dataset ``name`` (``a/b/c`` makes groups) and write the file."""
         self.series[name] = np.asarray(array)
+        self.array_attrs[name] = (unit, description)
         self._write()
 
     def truncate(self, name: str, rows: int) -> None:
@@ -119,7 +126,7 @@ class ResultsWriter:
                 for k, v in self.attrs.items():
                     f.attrs[k] = v
                 for name, arr in self.series.items():
-                    f.create_dataset(name, data=arr)
+                    self._dataset(f, name, arr)
                 if self.summary_attrs:
                     g = f.create_group("summary")
                     for k, v in self.summary_attrs.items():
@@ -127,9 +134,30 @@ class ResultsWriter:
 
         atomic_write(self.path, write, "result file")
 
+    def _dataset(self, f, name: str, arr) -> None:
+        if name in self.schema and arr.ndim == 2:
+            description, fields = self.schema[name]
+            if len(fields) != arr.shape[1]:
+                raise ValueError(f"{name}: {arr.shape[1]} columns but {len(fields)} fields described")
+            rec = np.empty(len(arr), dtype=[(fname, "<f8") for fname, _, _ in fields])
+            for k, (fname, _, _) in enumerate(fields):
+                rec[fname] = arr[:, k]
+            d = f.create_dataset(name, data=rec)
+            d.attrs["description"] = description
+            d.attrs["field_units"] = [u for _, u, _ in fields]
+            d.attrs["field_descriptions"] = [t for _, _, t in fields]
+            return
+        d = f.create_dataset(name, data=arr)
+        unit, description = self.array_attrs.get(name, ("", ""))
+        if description:
+            d.attrs["unit"], d.attrs["description"] = unit, description
+
 
 def read_results(path) -> dict:
-    """A result file as ``{"attrs": {...}, "config": {...}, "summary": {...}, name: array}``."""
+    """A result file as ``{"attrs": {...}, "config": {...}, "summary": {...}, name: array}``.
+
+    A described series comes back as a 2-D float64 array (one column per field, in order);
+    ``out["fields"][name]`` lists its field names."""
     path = Path(path)
     try:
         f = h5py.File(path, "r", locking=False)  # readable while a writer holds it open
@@ -143,7 +171,11 @@ def read_results(path) -> dict:
                    "summary": dict(f["summary"].attrs) if "summary" in f else {}}
             def take(name, d):
                 if isinstance(d, h5py.Dataset):
-                    out[name] = d[()]
+                    v = d[()]
+                    if v.dtype.names:   # a described series: its rows as a plain 2-D array
+                        out.setdefault("fields", {})[name] = list(v.dtype.names)
+                        v = np.column_stack([v[k] for k in v.dtype.names]) if len(v) else np.zeros((0, len(v.dtype.names)))
+                    out[name] = v
 
             f.visititems(take)          # nested names too: curves/fa/nse
         except (KeyError, ValueError, OSError) as e:

@@ -372,7 +372,8 @@ def test_nwb_export(tmp_path):
     from pynwb import NWBHDF5IO
 
     record(tmp_path / "r.h5")
-    out = recording.export_nwb(tmp_path / "r.h5", tmp_path / "r.nwb", step_seconds=0.002)
+    out = tmp_path / "r.nwb"      # through the command line, as users export
+    assert cli.main(["export", "nwb", str(tmp_path / "r.h5"), str(out), "--step-seconds", "0.002"]) == 0
     with RasterFile(tmp_path / "r.h5") as rf, NWBHDF5IO(str(out), "r") as io:
         nwb = io.read()
         units = nwb.units.to_dataframe()

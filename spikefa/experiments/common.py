@@ -68,10 +68,33 @@ def stack_runs(runs: list) -> dict:
     return {k: np.stack([r[k] for r in runs]) for k in runs[0]}
 
 
+# unit and description of the curves the experiments store (a leading axis is the seed)
+CURVES = {
+    "examples": ("examples", "training examples seen at each record"),
+    "seconds": ("s", "wall time since the start of training at each record"),
+    "nse": ("1", "normalised squared error on the test set, at each record"),
+    "test_error": ("fraction", "test error at each record"),
+    "accuracy": ("fraction", "share of the patterns answered correctly, at each record"),
+    "loss": ("1", "mean squared error / 2 over the patterns, at each record"),
+    "solved_at": ("examples", "examples until the run answered every pattern correctly from then on"),
+    "matrix_angle": ("deg", "angle between each hidden layer's B and the transposed forward weights above"),
+    "delta_angle": ("deg", "angle between each hidden layer's teaching signal and backprop's"),
+    "unit_angle_mean": ("deg", "mean over hidden units of the angle between a unit's column of W and row of B"),
+    "unit_angle_sd": ("deg", "s.d. over hidden units of the angle between a unit's column of W and row of B"),
+    "start": ("deg", "per hidden unit, the angle between its column of W and row of B at the start"),
+    "end": ("deg", "per hidden unit, the angle between its column of W and row of B at the end"),
+}
+
+
 def save_curves(res, group: str, curves: dict) -> None:
-    """Store every array of ``curves`` as ``group/key`` in a result file (written at once)."""
+    """Store every array of ``curves`` as ``group/key`` in a result file (written at once),
+    with the unit and description of ``CURVES`` (a generic one for a key not listed)."""
     for k, v in curves.items():
-        res.put(f"{group}/{k}", np.asarray(v, dtype=np.float64))
+        if k.startswith("unit_angle_p"):
+            unit, text = "deg", f"{k[12:]}th percentile over hidden units of the per-unit angle of W and B"
+        else:
+            unit, text = CURVES.get(k, ("", f"'{k}' recorded by the experiment, one row per seed"))
+        res.put(f"{group}/{k}", np.asarray(v, dtype=np.float64), unit=unit, description=text)
 
 
 def seed_mean(a, axis=0) -> np.ndarray:

@@ -135,6 +135,43 @@ def check_resumable(old: dict, new: dict, out) -> None:
 SERIES = ("epoch", "heldout", "alignment", "saturation")   # the row series of results.h5
 
 
+def result_schema(n_layers: int) -> dict:
+    """Names, units and descriptions of the fields of every series of results.h5."""
+    from ..recording import layer_name
+
+    L, name = n_layers, (lambda l: layer_name(l, n_layers))
+    hidden = range(1, L)
+    return {
+        "epoch": ("one row per epoch", [
+            ("epoch", "1", "epoch, counted from 1"),
+            ("test_error", "fraction", "test images misclassified after the epoch (plasticity off, "
+                                       "network.test_steps steps per image)"),
+            ("train_error", "fraction", "training images of the epoch whose output spikes named a wrong class, "
+                                        "while learning"),
+            ("train_seconds", "s", "wall time of the epoch's training"),
+            ("test_seconds", "s", "wall time of the test after the epoch"),
+            *[(f"rate_{name(l)}", "spikes per unit and step", f"firing rate of layer {name(l)} over the "
+               "epoch's last chunk of training images") for l in range(L + 1)]]),
+        "heldout": ("one row per held-out evaluation (every run.eval_every training images)", [
+            ("images", "images", "training images seen since the start of the run"),
+            ("error", "fraction", "error on the first run.eval_images test images, plasticity off")]),
+        "alignment": ("one row per epoch: alignment of the feedback path with backprop's, on "
+                      "run.probe_images test images (docs/rules.md)", [
+            ("epoch", "1", "epoch, counted from 1"),
+            *[(f"matrix_angle_{name(l)}", "deg", f"angle between the feedback matrix of {name(l)} and the "
+               "transposed forward weights of the layer above") for l in hidden],
+            *[(f"delta_angle_{name(l)}", "deg", f"angle between the teaching signal of {name(l)} and "
+               "backprop's") for l in hidden]]),
+        "saturation": ("one row per epoch: how far units sit in the flat tails of the sigmoid, on "
+                       "run.probe_images test images", [
+            ("epoch", "1", "epoch, counted from 1"),
+            *[(f"mean_psi_{name(l)}", "1", f"mean of Psi = sigma'(V) over the units of {name(l)} and the "
+               "probe images (at most 0.25)") for l in range(1, L + 1)],
+            *[(f"saturated_{name(l)}", "fraction", f"unit-image pairs of {name(l)} with Psi < 0.01 "
+               "(|V| > 4.6): plasticity all but stops there") for l in range(1, L + 1)]]),
+    }
+
+
 def rows_written(res) -> dict:
     """Rows of each series a checkpoint vouches for: on --resume, rows past these (written
     after the checkpoint) are dropped, then written again."""
@@ -219,7 +256,8 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
                           f"not {net.params.n_classes}")
     X, y, Xt, yt = X[:r["train_images"]], y[:r["train_images"]], Xt[:r["test_images"]], yt[:r["test_images"]]
 
-    res = ResultsWriter(res_path, NAME, cfg, seeds, mode="a" if resume else "w")
+    res = ResultsWriter(res_path, NAME, cfg, seeds, mode="a" if resume else "w",
+                        schema=result_schema(net.params.n_layers))
     for name in SERIES:   # rows written after the checkpoint are written again
         res.truncate(name, state.get(f"rows_{name}", 0))
     rec = recording.open_recorder(cfg, net, out, NAME, seeds, total_images=r["epochs"] * len(X),
