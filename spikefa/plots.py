@@ -64,8 +64,9 @@ def plot_raster(ax, steps, spikes, *, units=None, group=None, labels=None, image
     if len(steps) == 0 or R == 0:
         return _empty(ax)
     x0, x1 = steps[0], steps[-1] + 1
-    ax.imshow(spikes.T, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
-              extent=(x0, x1, R, 0))
+    # one tick per spike, as in the paper's rasters: a vertical line at the step, one unit high
+    col, row = np.nonzero(spikes)
+    ax.vlines(steps[col] + 0.5, row + 0.1, row + 0.9, colors="k", lw=0.7 if R <= 100 else 0.5)
     if steps_per_image and image_steps is not None:
         for s in np.asarray(image_steps)[1:]:
             ax.axvline(s, color="0.75", lw=0.4, zorder=0.5)
@@ -77,7 +78,7 @@ def plot_raster(ax, steps, spikes, *, units=None, group=None, labels=None, image
         bounds = np.concatenate([[0], edges, [R]])
         centers = (bounds[:-1] + bounds[1:]) / 2
         ax.set_yticks(centers)
-        ax.set_yticklabels([str(c) for c in cls[bounds[:-1]]], fontsize=7)
+        ax.set_yticklabels([str(c) for c in cls[bounds[:-1]]], fontsize=8)
         if labels is not None and image_steps is not None:
             n = steps_per_image or 1
             for lab, s in zip(labels, image_steps):
@@ -87,11 +88,11 @@ def plot_raster(ax, steps, spikes, *, units=None, group=None, labels=None, image
                                            edgecolor="#e03030", lw=0.9))
     else:
         ax.set_yticks([0, R])
-        ax.set_yticklabels(["0", str(R)], fontsize=7)
+        ax.set_yticklabels(["0", str(R)], fontsize=8)
     ax.set_xlim(x0, x1)
     ax.set_ylim(R, 0)
     if ylabel:
-        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=9)
     return ax
 
 
@@ -109,7 +110,7 @@ def plot_images(ax, pixels, image_steps, steps_per_image, labels=None):
                   extent=(s + 0.2, s + steps_per_image - 0.2, 0, 1), aspect="auto")
     if labels is not None and len(pixels) <= 40:
         for lab, s in zip(labels, image_steps):
-            ax.text(s + steps_per_image / 2, 1.05, str(lab), ha="center", va="bottom", fontsize=6, color="0.3")
+            ax.text(s + steps_per_image / 2, 1.05, str(lab), ha="center", va="bottom", fontsize=8, color="0.3")
     ax.set_xlim(image_steps[0], image_steps[-1] + steps_per_image)
     ax.set_ylim(0, 1)
     ax.set_xticks([])
@@ -129,10 +130,10 @@ def plot_trace(ax, steps, values, *, color=V_COLOR, ylabel=None, title=None, zer
         ax.axhline(0, color="0.6", lw=0.5, zorder=0)
     ax.set_xlim(steps[0], steps[-1] + 1)
     if ylabel:
-        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=9)
     if title:
-        ax.set_title(title, fontsize=8)
-    ax.tick_params(labelsize=7)
+        ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=8)
     return ax
 
 
@@ -167,19 +168,22 @@ def fig4(source, windows=None, trace: int = 0, figsize=None) -> Figure:
         if len(tr_units) and not -len(tr_units) <= trace < len(tr_units):
             raise SpikefaError(f"trace {trace}: the file traces {len(tr_units)} units (0..{len(tr_units) - 1})")
         hidden = [k for k in layers if k != out_name]
-        # images, hidden rasters, output raster, (a spacer for the step labels, traces)
-        ratios = [0.55] + [1.0] * len(hidden) + ([2.4] if out_name else []) + ([0.45, 1.2] if len(tr_units) else [])
-        nrow = len(ratios)
-        fig = Figure(figsize=figsize or (4.3 * len(wins) + 0.8, 1.3 + 1.25 * sum(ratios)), dpi=110)
-        gs = fig.add_gridspec(nrow, len(wins), height_ratios=ratios, hspace=0.18, wspace=0.16,
-                              left=0.07, right=0.99, top=0.94, bottom=0.06)
         spi = rf.steps_per_image
+        n_img = max([len(rf.images(w)["step"]) for w in wins] + [1])
+        col_w = 5.2                                   # inches of one window's column
+        # images (square digits: one image's width tall), hidden rasters, output raster, traces
+        ratios = [col_w / n_img / 1.05] + [1.0] * len(hidden) + ([2.6] if out_name else []) + \
+                 ([1.3] if len(tr_units) else [])
+        nrow = len(ratios)
+        fig = Figure(figsize=figsize or (col_w * len(wins) + 1.2, 0.9 + sum(ratios) * 1.05), dpi=120,
+                     layout="constrained")
+        gs = fig.add_gridspec(nrow, len(wins), height_ratios=ratios)
         for c, w in enumerate(wins):
             img = rf.images(w)
             ax = fig.add_subplot(gs[0, c])
             plot_images(ax, img["pixels"], img["step"], spi, labels=img["label"])
             win = rf.window(w)
-            ax.set_title(f"{w}: images {win['start_image']:,}-{win['stop_image'] - 1:,}", fontsize=9, pad=10)
+            ax.set_title(f"{w}: images {win['start_image']:,}-{win['stop_image'] - 1:,}", fontsize=10, pad=12)
             first = None
             for r, name in enumerate(hidden + ([out_name] if out_name else []), start=1):
                 ax = fig.add_subplot(gs[r, c], sharex=first)
@@ -190,26 +194,27 @@ def fig4(source, windows=None, trace: int = 0, figsize=None) -> Figure:
                             labels=img["label"] if is_out else None, image_steps=img["step"], steps_per_image=spi,
                             ylabel=(f"{name}\n({spikes.shape[1]} units)" + ("\nclass" if is_out else "")) if c == 0
                             else None)
-                ax.tick_params(labelsize=7, labelbottom=(r == nrow - 1 - (2 if len(tr_units) else 0)))
+                ax.tick_params(labelsize=8, labelbottom=is_out)
                 if not is_out and len(s):
                     ax.text(1.0, 1.0, f"rate {spikes.mean():.2f}", transform=ax.transAxes, ha="right", va="bottom",
-                            fontsize=6, color="0.35")
+                            fontsize=8, color="0.35")
                 elif is_out and len(s):
-                    ax.set_xlabel("step", fontsize=8)
+                    ax.set_xlabel("step", fontsize=9)
+                    ax.locator_params(axis="x", nbins=4)
             if len(tr_units):
                 tr = rf.traces(w)
                 l, j = tr_units[trace]
-                sub = gs[nrow - 1, c].subgridspec(1, 2, wspace=0.32)
+                sub = gs[nrow - 1, c].subgridspec(1, 2)
                 a1, a2 = fig.add_subplot(sub[0]), fig.add_subplot(sub[1])
                 unit = f"{_layer_label(rf, int(l))} unit {j}"
                 plot_trace(a1, tr["steps"], tr["V"][:, trace], color=V_COLOR, title="PSP V",
                            ylabel=f"{unit}\nV" if c == 0 else None)
                 plot_trace(a2, tr["steps"], tr["phi"][:, trace], color=PHI_COLOR, title="modulatory signal φ(U)")
                 for a in (a1, a2):
-                    a.set_xlabel("step", fontsize=8)
+                    a.set_xlabel("step", fontsize=9)
                     a.locator_params(axis="x", nbins=3)
         fig.suptitle("Spiking network learning with random feedback (after Lillicrap et al. 2016, Fig. 4)",
-                     fontsize=10)
+                     fontsize=11)
         return fig
     finally:
         if own:
