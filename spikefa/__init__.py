@@ -1,6 +1,6 @@
 """spikefa: deep learning without weight transport, spiking and rate-based.
 
-See README.md; the model equations are in docs/model.md.
+See README.md; the model's equations are in docs/engine.md.
 """
 
 __version__ = "0.1.0"

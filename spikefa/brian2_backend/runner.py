@@ -1,4 +1,4 @@
-"""The spiking network of [L16] (SPEC section 1) as Brian2 objects, trained chunk by chunk.
+"""The spiking network of [L16] (docs/engine.md) as Brian2 objects, trained chunk by chunk.
 
 One spikefa time step is one Brian2 time step (``dt = 1 ms``; every update is a discrete
 map written as code, no differential equation). Objects (see ``docs/brian2.md``):

@@ -10,7 +10,7 @@ and at the steady state of the leak (a factor 1/tau per layer, which no angle se
     backprop:  d_L = e * Psi_L,      d_l = (W_{l+1} d_{l+1}) * Psi_l
 
 Backprop's recursion carries the derivative of every layer above; the engine's feedback
-path does not (SPEC section 1), so even B = W^T is not exactly backprop and its angle is
+path does not (docs/engine.md), so even B = W^T is not exactly backprop and its angle is
 above 0. ``e`` and ``Psi_l = mean sigma'(V_l)`` are measured on a probe batch: each image
 is shown for the test steps with plasticity off (on a copy; the network is untouched) and
 the output rates over those steps give ``e``. The angle is averaged over the batch

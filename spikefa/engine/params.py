@@ -1,4 +1,4 @@
-"""Parameters of the spiking network of [L16] (SPEC section 1), validated on creation."""
+"""Parameters of the spiking network of [L16] (docs/engine.md), validated on creation."""
 
 import math
 from dataclasses import dataclass, fields
@@ -47,7 +47,7 @@ class SpikingParams:
     phi : {"tanh", "sigmoid"}
         Output function of feedback units: ``tanh(u)`` or ``sigmoid(u) - 1/2``.
     feedback_gain : float
-        Multiplies every feedback input (the "scales" SPEC leaves open).
+        Multiplies every feedback input (a scale [L16] leaves open).
     delay : bool
         One-step synaptic delay between layers (forward and feedback), off by default.
     feedback_dtype : {"auto", "float32", "int8"}

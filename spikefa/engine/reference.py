@@ -1,4 +1,4 @@
-"""The NumPy specification of one time step (SPEC section 1). Readable, dense, slow.
+"""The NumPy specification of one time step (the model of [L16], docs/engine.md). Readable, dense, slow.
 
 The Numba kernels in :mod:`spikefa.engine.kernels` compute the same thing event by event;
 ``tests/test_engine_twin.py`` runs both on the same random draws and compares them.

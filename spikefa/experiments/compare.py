@@ -3,7 +3,7 @@
 Rate-based: 784-500-10 sigmoid (the network of makrout's public weight-mirror /
 Kolen-Pollack code, whose published accuracies are BP 98.50 %, FA 97.80 %, WM 98.49 %,
 KP 98.45 %, with final delta angles to BP of FA 34.9, WM 3.2, KP 3.2 degrees). Spiking:
-the engine of SPEC section 1 with every rule. One table per network kind (test error
+the spiking engine (docs/engine.md) with every rule. One table per network kind (test error
 mean +- s.d. over seeds, final matrix and delta angles per layer, wall time), a bar chart
 and angle curves.
 """

@@ -1,6 +1,6 @@
 """XOR with a small ReLU network learns to 100 % with fixed random feedback.
 
-A check from the blog reproductions of Lillicrap et al. (2016) (SPEC section 2): a 2-16-1
+A check from the blog reproductions of Lillicrap et al. (2016): a 2-16-1
 network (ReLU hidden units, linear output, squared error on targets 0 / 1, the class is
 output > 0.5) learns XOR online from its four patterns with feedback alignment (rule fa,
 B ~ U[-0.5, 0.5]) and, for comparison, backprop. Reported per rule: the fraction of seeds

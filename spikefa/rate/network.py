@@ -1,4 +1,4 @@
-"""Rate-based (non-spiking) networks with a pluggable feedback path (SPEC section 2).
+"""Rate-based (non-spiking) networks with a pluggable feedback path ([L16], Figs. 2, 3 and 5).
 
 Layer l computes ``a_l = h_{l-1} @ W_l + b_l`` and ``h_l = f_l(a_l)`` for a batch of rows;
 ``W_l`` is ``(n_{l-1}, n_l)``, the layout of the spiking engine. The teaching signal of a
