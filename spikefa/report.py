@@ -101,6 +101,7 @@ def seeds_section(doc: dict, figure: Path, figure_link: str) -> str:
     if going:
         lines.append("- **Still running:** " + ", ".join(f"seed {r['seed']} ({r['epochs_done']} of {declared} "
                                                          "epochs)" for r in going) + "; not in the statistics.")
+    lines += fit_lines(doc)
     if done:
         wall = [r["wall_s"] for r in done]
         lines.append(f"- **Wall time per seed:** {', '.join(_minutes(w) for w in wall)} (training and testing; "
@@ -108,6 +109,40 @@ def seeds_section(doc: dict, figure: Path, figure_link: str) -> str:
     lines += ["", per_epoch_table(doc), "", f"![test error against epoch]({figure_link})", ""]
     plot_curves(doc, figure)
     return "\n".join(lines)
+
+
+FIT_FROM = 5   # the power law is fitted from this epoch on (the first epochs fall faster)
+
+
+def power_fit(epochs, errors) -> tuple | None:
+    """Least-squares fit of log(error) = log(a) - b log(epoch) to the epochs from
+    ``FIT_FROM`` on: ``(a, b)``, or None with fewer than 3 such epochs."""
+    e, err = np.asarray(epochs, dtype=float), np.asarray(errors, dtype=float)
+    keep = (e >= FIT_FROM) & (err > 0)
+    if keep.sum() < 3:
+        return None
+    slope, intercept = np.polyfit(np.log(e[keep]), np.log(err[keep]), 1)
+    return float(np.exp(intercept)), float(-slope)
+
+
+def fit_lines(doc: dict) -> list:
+    """For a run at a constant learning rate: the power-law trend of its test error and
+    the epoch at which it would reach the paper's figure."""
+    if doc["config"]["run"].get("eta_schedule") or not doc.get("reference"):
+        return []
+    paper = doc["reference"]["test_error"]
+    out = []
+    for r in doc["runs"]:
+        ep = [e["epoch"] for e in r["epochs"]]
+        fit = power_fit(ep, [e["test_error"] for e in r["epochs"]])
+        if fit is None:
+            continue
+        a, b = fit
+        reach = (a / paper) ** (1 / b) if b > 0 else math.inf
+        out.append(f"- **Trend of seed {r['seed']}:** test error ~ {100 * a:.1f} % x epoch^-{b:.2f} (fitted to "
+                   f"epochs {FIT_FROM}-{ep[-1]}); at that rate it reaches {_pct(paper, 1)} % near epoch "
+                   f"{reach:.0f}" + (f", {reach / ep[-1]:.0f}x the epochs run so far." if reach < math.inf else "."))
+    return out
 
 
 def _by_epoch(doc: dict) -> list:
@@ -150,6 +185,13 @@ def plot_curves(doc: dict, path: Path) -> None:
     sd = np.array([100 * np.std(errs, ddof=1) if len(errs) > 1 else 0.0 for _, _, errs, _ in by])
     ax.plot(ep, mean, color="k", lw=1.8, label="mean over seeds")
     ax.fill_between(ep, mean - sd, mean + sd, color="k", alpha=0.15, lw=0, label="+- s.d.")
+    if not doc["config"]["run"].get("eta_schedule"):
+        for r in doc["runs"]:
+            fit = power_fit([e["epoch"] for e in r["epochs"]], [e["test_error"] for e in r["epochs"]])
+            if fit:
+                x = np.linspace(FIT_FROM, max(doc["declared_epoch"], r["epochs_done"]), 200)
+                ax.plot(x, 100 * fit[0] * x ** -fit[1], ls=":", lw=1.2, color="0.3",
+                        label=f"power-law fit, seed {r['seed']}")
     ref = doc.get("reference")
     if ref:
         ax.axhline(100 * ref["test_error"], color="tab:red", ls="--", lw=1.2,

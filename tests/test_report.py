@@ -96,3 +96,24 @@ def test_export_refuses_mixed_runs(capsys, runs, tmp_path):
     (tmp_path / "bad" / "a.json").write_text('{"format": "other"}')
     rc, _, err = run_cli(capsys, "report", "--results", tmp_path / "bad", "--out", tmp_path / "r.md")
     assert rc == 2 and "not a spikefa summary" in err
+
+
+def test_power_law_trend_of_a_constant_rate_run(tmp_path):
+    """The paper's protocol (constant eta) gets a fitted trend and the epoch at which it
+    would reach 1.8 %; on an exact power law the fit recovers it."""
+    a, b = 0.07, 0.26
+    epochs = [{"epoch": e, "eta": 1e-3, "test_error": a * e ** -b, "train_error": 0.0, "train_s": 200.0,
+               "test_s": 8.0} for e in range(1, 15)]
+    doc = {"name": "paper", "title": "paper protocol", "experiment": "lillicrap2016-spiking", "commit": "x",
+           "version": "0", "declared_epoch": 300, "reference": {"test_error": 0.018, "source": "[L16]"},
+           "config": {"run": {"rule": "fa", "eta_schedule": []}, "network": {"eta": 1e-3, "test_steps": 5}},
+           "runs": [{"seed": 0, "epochs_done": 14, "wall_s": 2912.0, "threads": 2, "epochs": epochs, "evals": []}]}
+    fa, fb = report.power_fit(range(1, 15), [e["test_error"] for e in epochs])
+    assert math.isclose(fa, a, rel_tol=1e-9) and math.isclose(fb, b, rel_tol=1e-9)
+    md = report.seeds_section(doc, tmp_path / "f.png", "f.png")
+    reach = (a / 0.018) ** (1 / b)
+    assert f"test error ~ 7.0 % x epoch^-0.26 (fitted to epochs 5-14); at that rate it reaches 1.8 % near epoch {reach:.0f}" in md
+    assert "seed 0 (14 of 300 epochs); not in the statistics" in md
+    assert (tmp_path / "f.png").stat().st_size > 10_000
+    doc["config"]["run"]["eta_schedule"] = [[20, 1e-4]]        # a schedule: no trend line
+    assert report.fit_lines(doc) == []
