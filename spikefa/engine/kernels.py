@@ -94,6 +94,16 @@ def _error_units(U, spk, phi, decay, lo, hi, kind):
         phi[j] = phi_nb(u, kind)
 
 
+@njit(cache=True)
+def _overlap(a, b):
+    """Units set in both of two 0/1 uint8 vectors: how many rows just read had a spike
+    at a pending step (a vectorised pass, not a gather through the active list)."""
+    s = 0
+    for k in range(a.size):
+        s += a[k] & b[k]
+    return s
+
+
 @njit(cache=True, inline="always")
 def _row(M, woff, nout, i):
     return M[woff + i * nout:woff + (i + 1) * nout]
@@ -298,14 +308,13 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                 Dl = D[base:base + nout]
                 non = noff = 0
                 if incr and dvalid[l]:   # the units of layer l-1 that changed since the last step
-                    for i in range(n[l - 1]):
-                        if spikes[cur, ibase + i] != spikes[cur ^ 1, ibase + i]:
-                            if spikes[cur, ibase + i]:
-                                on[non] = i
-                                non += 1
-                            else:
-                                off[noff] = i
-                                noff += 1
+                    s_now, s_was = spikes[cur, ibase:ibase + n[l - 1]], spikes[cur ^ 1, ibase:ibase + n[l - 1]]
+                    for i in range(n[l - 1]):   # branch-free: the lists grow by 0 or 1
+                        now, was = np.int64(s_now[i]), np.int64(s_was[i])
+                        on[non] = i
+                        non += now & (1 - was)
+                        off[noff] = i
+                        noff += was & (1 - now)
                 if incr and dvalid[l] and non + noff < na:
                     for ch in prange(NCHUNK):
                         a = acc[ch, :nout]
@@ -328,10 +337,9 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
                     dvalid[l] = incr
                 a0 = acc[0, :nout]
                 a0[:] = 0.0
+                sp_in = spikes[pre, ibase:ibase + n[l - 1]]
                 for tau_ in range(npend):  # pending plasticity of the rows just read
-                    ov = 0
-                    for q in range(na):
-                        ov += pend_spk[tau_, ibase + act_in[q]]
+                    ov = _overlap(sp_in, pend_spk[tau_, ibase:ibase + n[l - 1]])
                     if ov:
                         inc = pend_kg[tau_, base:base + nout]
                         for j in range(nout):
