@@ -3,8 +3,8 @@
 Both run in the same process on the same network, so the printed speed-up is a ratio
 measured under the same machine load. The memory-bandwidth bound is the bytes an
 event-driven step must move at the measured firing rates divided by a streaming-read
-bandwidth measured here too. ``spikefa bench --backend brian2`` (:func:`run_brian2`)
-times the Brian2 backend beside the Numba engine instead.
+bandwidth measured here too. ``spikefa bench --backend brian2``
+(:func:`run_beside`) times another registered backend beside the Numba engine instead.
 """
 
 import time
@@ -14,7 +14,8 @@ import numpy as np
 from . import config, data
 from .engine.network import SpikingNetwork
 from .engine.params import SpikingParams
-from .engine.simulator import Simulator, set_threads
+from .engine.simulator import Simulator
+from .engine.threads import set_threads
 from .errors import ConfigError, DataError
 from .rules.base import FB_MATRIX, FB_NONE
 
@@ -117,7 +118,7 @@ def changed_fraction(net, X, y, steps: int = 40) -> np.ndarray:
     from .engine import reference
 
     work, p = net.settled(), net.params
-    x = np.minimum(np.asarray(X, dtype=np.float32), np.float32(p.input_max))
+    x = work.input_prob(X)
     frac, prev = np.zeros(len(net.sizes)), None
     for k in range(steps + 1):
         i = k // p.steps_per_image % len(x)
@@ -239,22 +240,24 @@ def _train_alternating(sim, X, y, images, repeats, between=None):
     return np.array(times[False]), np.array(times[True]), spikes / (2 * repeats * steps) / sim.net.sizes
 
 
-def run_brian2(threads: int = 0, images: int = 40, repeats: int = 3, rule: str = "fa",
+def run_beside(backend: str = "brian2", threads: int = 0, images: int = 40, repeats: int = 3, rule: str = "fa",
                feedback_dtype: str | None = None, data_dir=None, overrides=None, out=print) -> dict:
-    """ms/step of the Brian2 backend (cython target) and the Numba engine on the same network.
+    """ms/step of another registered backend and of the Numba engine on the same network.
 
     Both start from the same weights (seed 0) and train on the same images in this
-    process, one after the other, so they see the same machine load. Brian2's first call
-    generates and compiles its code (about a minute on a cold cache) and is timed apart;
-    each later call of ``images`` images is one ``Network.run``, whose fixed cost (about
-    0.1-0.4 s) is included in its ms/step and also estimated on its own.
+    process, one after the other, so they see the same machine load. The other backend is
+    built first (so a missing optional one says how to install it before anything is
+    timed); its first call (Brian2: code generation and compilation, about a minute on a
+    cold cache) is timed apart, and each later call of ``images`` images is one call,
+    whose fixed cost (Brian2: about 0.1-0.4 s) is included in its ms/step and also
+    estimated on its own.
     """
-    from .brian2_backend import import_brian2
-
-    import_brian2()        # without Brian2, say how to install it before timing anything
     params = paper_params(feedback_dtype, overrides)
     X, y, source = _images(images * (repeats + 1), data_dir)
     net0 = SpikingNetwork(params, rule, seed=0)
+    t = time.perf_counter()
+    other = Simulator(net0.copy(), backend)
+    build_s = time.perf_counter() - t
     sim = Simulator(net0.copy(), "numba", threads)
     threads = sim.threads   # 0 resolved to all cores
     out(f"network {list(params.sizes)}, rule {rule}, B {net0.B.dtype}, numba threads {threads}, {source}")
@@ -262,25 +265,23 @@ def run_brian2(threads: int = 0, images: int = 40, repeats: int = 3, rule: str =
     nb_ms, nb_rates = _train_timed(sim, X, y, images, repeats)
 
     t = time.perf_counter()
-    b2 = Simulator(net0.copy(), "brian2")
-    build_s = time.perf_counter() - t
-    t = time.perf_counter()
-    b2.train(X[:images], y[:images])           # code generation and compilation
+    other.train(X[:images], y[:images])         # Brian2: code generation and compilation
     first_s = time.perf_counter() - t
-    b2_ms, b2_rates = _train_timed(b2, X, y, images, repeats)
+    ot_ms, ot_rates = _train_timed(other, X, y, images, repeats)
     t = time.perf_counter()
-    b2.train(X[:1], y[:1])
-    call_s = time.perf_counter() - t - np.median(b2_ms) * params.steps_per_image / 1e3
+    other.train(X[:1], y[:1])
+    call_s = time.perf_counter() - t - np.median(ot_ms) * params.steps_per_image / 1e3
 
-    ratio = np.median(b2_ms) / np.median(nb_ms)
-    out("firing rates, numba : " + ", ".join(f"{r:.3f}" for r in nb_rates))
-    out("firing rates, brian2: " + ", ".join(f"{r:.3f}" for r in b2_rates))
-    out(f"numba event-driven  : {np.median(nb_ms):8.3f} ms/step (median; min {nb_ms.min():.3f}, "
+    ratio = np.median(ot_ms) / np.median(nb_ms)
+    name = f"{backend:<7s}"
+    out(f"firing rates, numba  : " + ", ".join(f"{r:.3f}" for r in nb_rates))
+    out(f"firing rates, {name}: " + ", ".join(f"{r:.3f}" for r in ot_rates))
+    out(f"numba event-driven   : {np.median(nb_ms):8.3f} ms/step (median; min {nb_ms.min():.3f}, "
         f"max {nb_ms.max():.3f}; {repeats} runs of {images * params.steps_per_image} steps)")
-    out(f"brian2 cython       : {np.median(b2_ms):8.3f} ms/step (median; min {b2_ms.min():.3f}, "
-        f"max {b2_ms.max():.3f}; {repeats} runs of {images * params.steps_per_image} steps, one Network.run each)")
-    out(f"brian2 / numba      : {ratio:8.1f} x")
-    out(f"brian2 fixed costs  : build {build_s:.1f} s, first call (code generation + compile, cached "
-        f"afterwards) {first_s:.1f} s, each later call about {max(call_s, 0.0):.2f} s")
-    return {"numba_ms": nb_ms, "brian2_ms": b2_ms, "numba_rates": nb_rates, "brian2_rates": b2_rates,
+    out(f"{name}              : {np.median(ot_ms):8.3f} ms/step (median; min {ot_ms.min():.3f}, "
+        f"max {ot_ms.max():.3f}; {repeats} runs of {images * params.steps_per_image} steps, one call each)")
+    out(f"{name} / numba      : {ratio:8.1f} x")
+    out(f"{name} fixed costs  : build {build_s:.1f} s, first call {first_s:.1f} s, each later call about "
+        f"{max(call_s, 0.0):.2f} s")
+    return {"numba_ms": nb_ms, "other_ms": ot_ms, "numba_rates": nb_rates, "other_rates": ot_rates,
             "ratio": ratio, "build_s": build_s, "first_call_s": first_s, "call_s": call_s}

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, config, experiments
+from .engine import backends
 from .errors import SpikefaError
 
 
@@ -74,12 +75,15 @@ def _summary(result: dict) -> str:
 def _cmd_bench(args) -> int:
     from . import bench
 
-    if args.checkpoint and args.backend == "brian2":
-        raise SpikefaError("--checkpoint: only the Numba benchmark starts from a trained state; leave out --backend brian2")
-    fn = bench.run_brian2 if args.backend == "brian2" else bench.run
-    fn(threads=args.threads, images=args.images, repeats=args.repeats or (3 if args.backend == "brian2" else 7),
-       rule=args.rule, feedback_dtype=args.feedback_dtype, data_dir=args.data_dir, overrides=args.set,
-       **({"checkpoint": args.checkpoint} if args.checkpoint else {}))
+    common = dict(threads=args.threads, images=args.images, rule=args.rule, feedback_dtype=args.feedback_dtype,
+                  data_dir=args.data_dir, overrides=args.set)
+    if args.backend == "numba":
+        bench.run(repeats=args.repeats or 7, **common, **({"checkpoint": args.checkpoint} if args.checkpoint else {}))
+    elif args.checkpoint:
+        raise SpikefaError(f"--checkpoint: only the Numba benchmark starts from a trained state; "
+                           f"leave out --backend {args.backend}")
+    else:
+        bench.run_beside(args.backend, repeats=args.repeats or 3, **common)
     return 0
 
 
@@ -225,7 +229,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--threads", type=_threads,
                    help="threads of the Numba engine; 0: all cores (the paper network's default; "
                         "use 1 on a machine shared with other jobs)")
-    r.add_argument("--backend", choices=["numba", "numpy", "brian2"])
+    r.add_argument("--backend", choices=backends.names(), help="simulation backend (default numba)")
     r.add_argument("--rule", help="feedback rule (see `spikefa list`)")
     r.add_argument("--data-dir", help="folder with the IDX .gz files (default: $SPIKEFA_DATA, then the cache)")
     r.add_argument("--out", help="output folder (default results/EXPERIMENT)")
@@ -299,8 +303,8 @@ def parser() -> argparse.ArgumentParser:
                    help="threads of the Numba engine (default 0: all cores, as spikefa run)")
     b.add_argument("--images", type=_positive_int, default=40, help="images per timed run (5 steps each)")
     b.add_argument("--repeats", type=_positive_int, help="timed runs (default 7; 3 with --backend brian2)")
-    b.add_argument("--backend", choices=["numba", "brian2"], default="numba",
-                   help="brian2: time the Brian2 backend beside the Numba engine on the same network")
+    b.add_argument("--backend", choices=backends.names(), default="numba",
+                   help="another backend (e.g. brian2): time it beside the Numba engine on the same network")
     b.add_argument("--rule", default="fa", help="feedback rule of the timed network (default fa)")
     b.add_argument("--feedback-dtype", choices=["auto", "float32", "int8"],
                    help="storage of B (default: the run's, auto: int8 when the rule keeps B fixed)")

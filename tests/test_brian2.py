@@ -110,7 +110,7 @@ def test_draw_for_draw_equals_numba(rule, kw):
     # two calls: the state written back after the first and read again for the second
     # must continue the run as one call would; the weight mirror's phases run in NumPy
     # between calls, as with the other backends
-    sim_b = Simulator(net_b, "brian2", brian2_options={"target": "numpy", "draws": "spikefa"})
+    sim_b = Simulator(net_b, "brian2", options={"target": "numpy", "draws": "spikefa"})
     c1, l1 = sim_b.train(X[:25], y[:25])
     c2, l2 = sim_b.train(X[25:], y[25:])
     _compare(net_a, net_b, ca, np.concatenate([c1, c2]), la, l1 + l2)
@@ -142,7 +142,7 @@ def test_set_eta_between_calls_equals_numba():
     """A learning-rate schedule: eta changed between two calls reaches Brian2's shared eta."""
     pytest.importorskip("brian2")
     net_a, net_b, X, y = _twin_nets()
-    sims = Simulator(net_a, "numba"), Simulator(net_b, "brian2", brian2_options={"target": "numpy", "draws": "spikefa"})
+    sims = Simulator(net_a, "numba"), Simulator(net_b, "brian2", options={"target": "numpy", "draws": "spikefa"})
     out = []
     for sim in sims:
         c1, l1 = sim.train(X[:25], y[:25])
@@ -158,7 +158,7 @@ def test_draw_for_draw_cython_target():
     pytest.importorskip("brian2")
     net_a, net_b, X, y = _twin_nets()
     ca, la = Simulator(net_a, "numba").train(X, y)
-    cb, lb = Simulator(net_b, "brian2", brian2_options={"target": "cython", "draws": "spikefa"}).train(X, y)
+    cb, lb = Simulator(net_b, "brian2", options={"target": "cython", "draws": "spikefa"}).train(X, y)
     _compare(net_a, net_b, ca, cb, la, lb)
 
 
@@ -176,7 +176,7 @@ def test_recording_fills_the_same_capture():
     cap_b = Capture(units, traces, recorded, STEPS, net_b.t)
     Simulator(net_a, "numba").train(X, y, capture=cap_a)
     pytest.importorskip("brian2")
-    Simulator(net_b, "brian2", brian2_options={"target": "numpy", "draws": "spikefa"}).train(X, y, capture=cap_b)
+    Simulator(net_b, "brian2", options={"target": "numpy", "draws": "spikefa"}).train(X, y, capture=cap_b)
     np.testing.assert_array_equal(cap_a.spikes, cap_b.spikes)
     assert cap_b.spikes.sum() > 0
     np.testing.assert_allclose(cap_b.V, cap_a.V, rtol=0, atol=1e-6)

@@ -1,6 +1,7 @@
 """Optional Brian2 backend: the spiking network of [L16] built from Brian2 objects.
 
-``Simulator(net, backend="brian2")`` (``spikefa run ... --backend brian2``) trains and
+``Simulator(net, backend="brian2")`` (``spikefa run ... --backend brian2``; registered in
+:mod:`spikefa.engine.backends`) trains and
 tests a :class:`~spikefa.engine.network.SpikingNetwork` with Brian2 NeuronGroups and
 Synapses instead of the Numba kernels; :class:`Brian2Runner` does the work. Brian2 is an
 optional dependency (``pip install -e '.[brian2]'``); without it every other part of

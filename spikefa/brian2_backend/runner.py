@@ -44,13 +44,16 @@ def _phi_code(kind: str) -> str:
 
 
 class Brian2Runner:
-    """Builds a :class:`SpikingNetwork`'s twin from Brian2 objects and runs images through it.
+    """The ``brian2`` backend (:class:`spikefa.engine.backends.Backend`): builds a
+    :class:`SpikingNetwork`'s twin from Brian2 objects and runs images through it.
 
     Parameters
     ----------
     net : SpikingNetwork
         Weights, feedback matrices and state are read from it at every call and written
         back after training.
+    threads : int
+        Ignored: Brian2's generated code runs on one thread.
     target : {"cython", "numpy"}
         Brian2 code generation target. ``cython`` compiles each code object once (about
         a minute for a whole network on a cold cache, ``~/.cython/brian_extensions``);
@@ -63,7 +66,7 @@ class Brian2Runner:
         (a test mode: Python work every step).
     """
 
-    def __init__(self, net, target: str = "cython", draws: str = "brian2"):
+    def __init__(self, net, threads: int = 1, target: str = "cython", draws: str = "brian2"):
         if target not in TARGETS:
             raise ConfigError(f"brian2 target: unknown {target!r}, choose one of {', '.join(TARGETS)}")
         if draws not in DRAWS:
@@ -75,6 +78,7 @@ class Brian2Runner:
         if p.sparsity:
             raise ConfigError("backend brian2: sparsity > 0 is not supported (use the numba or numpy backend)")
         self.net, self.target, self.draws = net, target, draws
+        self.threads = 1          # Brian2's generated code runs on one thread here
         self._build()
 
     # ------------------------------------------------------------------ building
@@ -312,27 +316,6 @@ class Brian2Runner:
             q = np.flatnonzero(layer == l)
             out[int(l)] = (q, flat[q] - self.net.u_off[l])
         return out
-
-    def train(self, images, labels, capture=None) -> tuple:
-        """Like :meth:`Simulator.train <spikefa.engine.simulator.Simulator.train>` (no weight
-        mirror phases): ``(counts (n, n_classes), layer_spikes (L+1,))``."""
-        return self._call(images, labels, True, capture)
-
-    def test(self, images, labels=None) -> tuple:
-        """Like :meth:`Simulator.test <spikefa.engine.simulator.Simulator.test>`."""
-        return self._call(images, np.zeros(len(images), dtype=np.int64) if labels is None else labels, False)
-
-    def _call(self, images, labels, train, capture=None):
-        from ..engine.simulator import check_finite
-
-        p = self.net.params
-        x = np.minimum(np.asarray(images, dtype=np.float32), np.float32(p.input_max))
-        counts = np.zeros((len(x), p.n_classes), dtype=np.int64)
-        layer_spikes = np.zeros(p.n_layers + 1, dtype=np.int64)
-        self.run(x, np.asarray(labels, dtype=np.int64), train, counts, layer_spikes, capture)
-        if train:
-            check_finite(self.net)
-        return counts, layer_spikes
 
     def run(self, x: np.ndarray, labels: np.ndarray, train: bool, counts: np.ndarray,
             layer_spikes: np.ndarray, capture=None) -> None:

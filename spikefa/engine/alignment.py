@@ -41,7 +41,7 @@ def probe_state(work, images, labels) -> tuple:
     """Output error ``e`` (n, n_L) and ``Psi_l`` (n, n_l) per layer from a test-mode pass
     of ``work`` (a settled copy: the pass changes its unit states, never its weights)."""
     p, L = work.params, work.params.n_layers
-    x = np.minimum(np.asarray(images, dtype=np.float32), np.float32(p.input_max))
+    x = work.input_prob(images)
     n = len(x)
     psi = [None] + [np.zeros((n, work.sizes[l])) for l in range(1, L + 1)]
     rate = np.zeros((n, work.sizes[L]))

@@ -185,9 +185,6 @@ def _flush_rows(M, woff, nout, lo, hi, flags, fbase, pend, pbase, npend, sel, sb
                 dacc[j] += row[j]
 
 
-LAZY_K = 16  # plasticity steps kept pending before the weights are written
-
-
 @njit(cache=True, parallel=True, nogil=True)
 def _flush(n, u_off, w_off, fb_off, fb_plastic, W, B, pend_spk, pend_kg, pend_kgb, npend, sel, D, dvalid, acc,
            W_mask, B_mask, masked):

@@ -15,13 +15,13 @@ import numpy as np
 from .. import rng as crng
 from ..errors import ConfigError
 from ..rules import get_rule
-from ..rules.base import FB_MATRIX, FB_SIGN, FB_TRANSPOSE
+from ..rules.base import FB_MATRIX, FB_NONE, FB_SIGN, FB_TRANSPOSE
 from .params import SpikingParams
 
 RENORM_BELOW = 0.5  # fold a decay scale back into the stored weights when it falls below this
 
 
-LAZY_K = 16  # plasticity steps the Numba engine keeps pending (see kernels.run_images)
+LAZY_K = 16  # plasticity steps the engine keeps pending before writing the weights (see kernels.run_images)
 
 
 def derive_spike_seed(seed: int) -> int:
@@ -102,7 +102,7 @@ class SpikingNetwork:
         p, L = self.params, self.params.n_layers
         if len(specs) != L - 1:
             raise ConfigError(f"rule '{self.rule_name}' gave {len(specs)} feedback layers for {L - 1} hidden layers")
-        self.fb_kind = np.full(L + 1, 3, dtype=np.int64)
+        self.fb_kind = np.full(L + 1, FB_NONE, dtype=np.int64)
         self.fb_src = np.zeros(L + 1, dtype=np.int64)
         self.fb_off = np.zeros(L + 1, dtype=np.int64)
         self.fb_scale = np.zeros(L + 1)
@@ -251,6 +251,10 @@ class SpikingNetwork:
         """Effective feedback matrix of hidden layer l, float64 (n_l, n_src), or None."""
         stored, scale = self.feedback_parts(l)
         return None if stored is None else scale * stored.astype(np.float64)
+
+    def input_prob(self, images) -> np.ndarray:
+        """Spike probabilities of the input units for ``images`` in [0, 1]: min(x, input_max), float32."""
+        return np.minimum(np.asarray(images, dtype=np.float32), np.float32(self.params.input_max))
 
     def copy(self) -> "SpikingNetwork":
         return copy.deepcopy(self)

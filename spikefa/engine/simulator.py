@@ -8,73 +8,46 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..errors import ConfigError, NumericalError
-from . import reference
-from .params import PHI_KINDS
-
-BACKENDS = ("numba", "numpy", "brian2")
-
-
-def resolve_threads(threads: int, where: str = "threads") -> int:
-    """The number of Numba threads that ``threads`` asks for: 0 means every core this
-    process may use (``NUMBA_NUM_THREADS``); a ConfigError naming ``where`` otherwise."""
-    import numba
-
-    top = numba.config.NUMBA_NUM_THREADS
-    if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= top:
-        raise ConfigError(f"{where}: must be 0 (all {top} cores) or an integer in [1, {top}] on this machine, "
-                          f"got {threads!r}")
-    return threads or top
-
-
-def set_threads(threads: int) -> int:
-    """Threads of the Numba kernels (0: all cores; 1 behaves best on a busy shared
-    machine); returns the number set."""
-    import numba
-
-    n = resolve_threads(threads)
-    numba.set_num_threads(n)
-    return n
+from ..errors import NumericalError
+from . import backends
+from .threads import resolve_threads, set_threads  # noqa: F401 - also spikefa.engine.simulator's
 
 
 class Simulator:
-    """Runs images through a network.
+    """Runs images through a network on one of the registered backends.
 
     Parameters
     ----------
     net : SpikingNetwork
-    backend : {"numba", "numpy", "brian2"}
-        ``numpy`` runs :func:`spikefa.engine.reference.step` once per step (slow, the spec);
-        ``brian2`` builds the network from Brian2 objects (optional extra, see
-        :mod:`spikefa.brian2_backend`).
+    backend : str
+        A name of :mod:`spikefa.engine.backends`: ``numba`` (the default), ``numpy``
+        (:func:`spikefa.engine.reference.step` once per step: slow, the spec), ``brian2``
+        (the network as Brian2 objects, an optional extra).
     threads : int
-        Threads of the Numba backend; 0 means all cores (resolved in ``self.threads``).
-    brian2_options : dict, optional
-        Keyword arguments of :class:`spikefa.brian2_backend.Brian2Runner` (``target``,
-        ``draws``) for the brian2 backend.
+        Threads of the backend; 0 means all cores (resolved in ``self.threads``).
+    options : dict, optional
+        Keyword arguments of the backend (brian2: ``target``, ``draws``).
     """
 
-    def __init__(self, net, backend: str = "numba", threads: int = 1, brian2_options: dict | None = None):
-        if backend not in BACKENDS:
-            raise ConfigError(f"backend: unknown '{backend}', choose one of {', '.join(BACKENDS)}")
-        self.net, self.backend, self.threads = net, backend, threads
-        # Numba: keep the forward drive and add the rows of the units that changed (see
-        # kernels.run_images); False gathers every active row each step (same results)
-        self.incremental = True
-        if backend == "numba":
-            self.threads = set_threads(threads)
-        elif backend == "brian2":   # one-line ConfigError with the install command when missing
-            from ..brian2_backend import Brian2Runner
+    def __init__(self, net, backend: str = "numba", threads: int = 1, options: dict | None = None):
+        self.net, self.backend = net, backend
+        self.impl = backends.create(backend, net, threads, **(options or {}))
+        self.threads = self.impl.threads
 
-            self._brian2 = Brian2Runner(net, **(brian2_options or {}))
+    @property
+    def incremental(self) -> bool:
+        """Numba: the incremental forward drive (True) or a full gather every step."""
+        return getattr(self.impl, "incremental", False)
+
+    @incremental.setter
+    def incremental(self, value: bool) -> None:
+        self.impl.incremental = bool(value)
 
     def set_eta(self, eta: float) -> None:
         """Train at learning rate ``eta`` from now on (a learning-rate schedule); every
         backend reads the network's parameters at each call."""
         self.net.params = replace(self.net.params, eta=float(eta))
 
-    def _prob(self, images):
-        return np.minimum(np.asarray(images, dtype=np.float32), np.float32(self.net.params.input_max))
 
     def train(self, images: np.ndarray, labels: np.ndarray, capture=None) -> tuple:
         """Train on ``images`` (n, n_0) in [0, 1] with ``labels`` (n,), in order.
@@ -89,7 +62,7 @@ class Simulator:
         layer_spikes : ndarray (L+1,) int64
             Spikes of each layer over the chunk.
         """
-        x, labels = self._prob(images), np.asarray(labels, dtype=np.int64)
+        x, labels = self.net.input_prob(images), np.asarray(labels, dtype=np.int64)
         net = self.net
         if not net.mirror:
             return self._run(x, labels, train=True, capture=capture)
@@ -116,46 +89,17 @@ class Simulator:
         net = self.net
         saved = (net.V.copy(), net.sig.copy(), net.spikes.copy())
         try:
-            return self._run(self._prob(images), labels, train=False)
+            return self._run(self.net.input_prob(images), labels, train=False)
         finally:
             net.V[:], net.sig[:], net.spikes[:] = saved
 
     def _run(self, x, labels, train, capture=None):
-        net, p = self.net, self.net.params
-        cap = capture if capture is not None else _NO_CAPTURE
+        p = self.net.params
         counts = np.zeros((len(x), p.n_classes), dtype=np.int64)
         layer_spikes = np.zeros(p.n_layers + 1, dtype=np.int64)
-        steps = p.steps_per_image if train else p.test_steps
-        if self.backend == "brian2":
-            self._brian2.run(x, labels, train, counts, layer_spikes, capture)
-        elif self.backend == "numpy":
-            t = 0
-            for i in range(len(x)):
-                for _ in range(steps):
-                    counts[i] += reference.step(net, x[i], int(labels[i]), train=train, stream_t=t)
-                    cur = (net.t - 1 if train else t) & 1
-                    layer_spikes += [int(net.unit_view(net.spikes[cur], l).sum())
-                                     for l in range(p.n_layers + 1)]
-                    if cap.row_of_image.size and cap.row_of_image[i] >= 0:
-                        cap.record_step(net, int(cap.row_of_image[i]) + t % steps, cur, train)
-                    t += 1
-        else:
-            from .kernels import run_images
-
-            t_end, net.npend = run_images(
-                x, labels, train, net.t if train else 0, steps,
-                net.keys if train else net.test_keys, net.sizes, net.u_off, net.w_off,
-                net.fb_kind, net.fb_src, net.fb_off, net.fb_scale, net.fb_plastic,
-                net.W, net.b, net.c, net.B, net.B_c, net.V, net.U, net.sig, net.phi, net.spikes,
-                net.pend_spk, net.pend_kg, net.pend_kgb, net.npend,
-                p.tau, p.eta, p.gamma, PHI_KINDS[p.phi], p.delay, p.n_classes, counts, layer_spikes,
-                cap.units, cap.row_of_image, cap.spikes, cap.trace_units, cap.V, cap.phi,
-                net.reward_mode, net.reward_rate, net.R_bar if train else net.R_bar.copy(),
-                net.W_mask, net.B_mask, net.masked, self.incremental)
-            if train:
-                net.t = int(t_end)
+        self.impl.run(x, labels, train, counts, layer_spikes, capture)
         if train:
-            check_finite(net)
+            check_finite(self.net)
         return counts, layer_spikes
 
 
@@ -168,17 +112,6 @@ def _sliced(capture, i, j):
     part = copy.copy(capture)
     part.row_of_image = capture.row_of_image[i:j]
     return part
-
-
-class _NoCapture:
-    """Zero-size recording buffers: the kernel records nothing."""
-
-    units = trace_units = row_of_image = np.zeros(0, dtype=np.int64)
-    spikes = np.zeros((0, 0), dtype=np.uint8)
-    V = phi = np.zeros((0, 0), dtype=np.float32)
-
-
-_NO_CAPTURE = _NoCapture()
 
 
 def check_finite(net) -> None:

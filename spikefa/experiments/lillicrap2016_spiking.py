@@ -17,7 +17,9 @@ from .. import checkpoint, config, data, fsutil, recording, schedule
 from ..engine import alignment
 from ..engine.network import SpikingNetwork
 from ..engine.params import SpikingParams
-from ..engine.simulator import BACKENDS, Simulator, resolve_threads
+from ..engine import backends
+from ..engine.simulator import Simulator
+from ..engine.threads import resolve_threads
 from ..errors import ConfigError, NumericalError, SpikefaError, StorageError
 from ..results import ResultsWriter, read_results
 from ..rules import rule_names
@@ -50,8 +52,7 @@ def check_run(r: dict, n_train: int | None = None, n_test: int | None = None) ->
     if r["spike_seed"] != -1 and not 0 <= r["spike_seed"] < 2**32:
         raise ConfigError(f"run.spike_seed: must be -1 (derived from seed) or in [0, 2**32), got {r['spike_seed']}")
     schedule.check(r["eta_schedule"])
-    if r["backend"] not in BACKENDS:
-        raise ConfigError(f"run.backend: unknown {r['backend']!r}, choose one of {', '.join(BACKENDS)}")
+    backends.info(r["backend"], "run.backend")
     resolve_threads(r["threads"], "run.threads")
     if r["rule"] not in rule_names():
         close = difflib.get_close_matches(r["rule"], rule_names(), n=1)

@@ -1,0 +1,81 @@
+"""The simulation backends, behind one protocol and in one registry.
+
+A backend is one module with one class that implements :class:`Backend`, plus one
+:func:`register` line below. The command line (``--backend``), configuration checks
+(``run.backend``) and ``spikefa bench`` list backends from here, and
+:class:`~spikefa.engine.simulator.Simulator` creates them through :func:`create`; no
+other code names a backend. A backend's module is imported only when it is chosen, so an
+optional one (Brian2) costs nothing until then. Every registered backend must pass the
+conformance suite (``tests/test_backend_conformance.py``).
+"""
+
+import importlib
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..errors import ConfigError
+
+
+class Backend(Protocol):
+    """What a backend does: run images through one network.
+
+    Constructed as ``cls(net, threads=threads, **options)``; ``threads`` (resolved, >= 1)
+    says how many threads it uses.
+    """
+
+    threads: int
+
+    def run(self, x, labels, train: bool, counts, layer_spikes, capture=None) -> None:
+        """Show the images ``x`` (n, n_0) float32, already clipped to ``input_max``, for
+        ``steps_per_image`` (training) or ``test_steps`` (testing) steps each, in order.
+
+        Fills ``counts`` (n, n_classes) int64 with the output spikes per class group and
+        adds each layer's spikes to ``layer_spikes`` (L+1,) int64. Training writes the new
+        state into the network (weights, potentials, pending plasticity) and advances
+        ``net.t``; testing leaves the network as it was and starts the test stream at step
+        0. ``capture`` (training only) receives the recorded units' spikes and traces.
+        """
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    description: str
+    module: str                 # imported when the backend is first created
+    cls: str
+    requires: str = ""          # how to install what it needs, when optional
+
+
+_REGISTRY: dict = {}
+
+
+def register(info: BackendInfo) -> None:
+    if info.name in _REGISTRY:
+        raise ValueError(f"backend {info.name!r} registered twice")
+    _REGISTRY[info.name] = info
+
+
+def names() -> list:
+    return list(_REGISTRY)
+
+
+def info(name: str, where: str = "backend") -> BackendInfo:
+    """The registry entry of ``name``; a ConfigError naming ``where`` lists the known ones."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"{where}: unknown {name!r}, choose one of {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def create(name: str, net, threads: int = 1, **options) -> Backend:
+    """An instance of backend ``name`` for ``net``."""
+    entry = info(name)
+    cls = getattr(importlib.import_module(entry.module), entry.cls)
+    return cls(net, threads=threads, **options)
+
+
+register(BackendInfo("numba", "Numba kernels: whole chunks of images in one JIT call, event-driven (the default)",
+                     "spikefa.engine.numba_backend", "NumbaBackend"))
+register(BackendInfo("numpy", "the NumPy specification, one Python call per step: slow, for checking",
+                     "spikefa.engine.numpy_backend", "NumpyBackend"))
+register(BackendInfo("brian2", "the network as Brian2 objects (optional extra: pip install -e '.[brian2]')",
+                     "spikefa.brian2_backend.runner", "Brian2Runner", requires="brian2"))

@@ -1,0 +1,49 @@
+"""The default backend: the Numba kernels of :mod:`spikefa.engine.kernels`, a whole chunk
+of images (thousands of steps) inside one JIT call."""
+
+import numpy as np
+
+from .kernels import run_images
+from .params import PHI_KINDS
+from .threads import set_threads
+
+
+class _NoCapture:
+    """Zero-size recording buffers: the kernel records nothing."""
+
+    units = trace_units = row_of_image = np.zeros(0, dtype=np.int64)
+    spikes = np.zeros((0, 0), dtype=np.uint8)
+    V = phi = np.zeros((0, 0), dtype=np.float32)
+
+
+NO_CAPTURE = _NoCapture()
+
+
+class NumbaBackend:
+    """Runs images through a network with :func:`~spikefa.engine.kernels.run_images`.
+
+    ``incremental``: keep the forward drive and add the rows of the units that changed
+    (see ``run_images``); False gathers every active row each step (same results up to
+    float64 rounding; the benchmark times both).
+    """
+
+    def __init__(self, net, threads: int = 1):
+        self.net = net
+        self.threads = set_threads(threads)
+        self.incremental = True
+
+    def run(self, x, labels, train, counts, layer_spikes, capture=None) -> None:
+        net, p = self.net, self.net.params
+        cap = capture if capture is not None else NO_CAPTURE
+        t_end, net.npend = run_images(
+            x, labels, train, net.t if train else 0, p.steps_per_image if train else p.test_steps,
+            net.keys if train else net.test_keys, net.sizes, net.u_off, net.w_off,
+            net.fb_kind, net.fb_src, net.fb_off, net.fb_scale, net.fb_plastic,
+            net.W, net.b, net.c, net.B, net.B_c, net.V, net.U, net.sig, net.phi, net.spikes,
+            net.pend_spk, net.pend_kg, net.pend_kgb, net.npend,
+            p.tau, p.eta, p.gamma, PHI_KINDS[p.phi], p.delay, p.n_classes, counts, layer_spikes,
+            cap.units, cap.row_of_image, cap.spikes, cap.trace_units, cap.V, cap.phi,
+            net.reward_mode, net.reward_rate, net.R_bar if train else net.R_bar.copy(),
+            net.W_mask, net.B_mask, net.masked, self.incremental)
+        if train:
+            net.t = int(t_end)
