@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..errors import NumericalError
+from ..errors import ConfigError, NumericalError
 from . import backends
 from .threads import resolve_threads, set_threads  # noqa: F401 - also spikefa.engine.simulator's
 
@@ -62,7 +62,7 @@ class Simulator:
         layer_spikes : ndarray (L+1,) int64
             Spikes of each layer over the chunk.
         """
-        x, labels = self.net.input_prob(images), np.asarray(labels, dtype=np.int64)
+        x, labels = self._checked(images, labels)
         net = self.net
         if not net.mirror:
             return self._run(x, labels, train=True, capture=capture)
@@ -85,13 +85,30 @@ class Simulator:
         Every call starts the test random stream at step 0 from the current state, so
         two calls on the same weights give the same answer.
         """
-        labels = np.zeros(len(images), dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
+        x, labels = self._checked(images, np.zeros(len(images), dtype=np.int64) if labels is None else labels)
         net = self.net
         saved = (net.V.copy(), net.sig.copy(), net.spikes.copy())
         try:
-            return self._run(self.net.input_prob(images), labels, train=False)
+            return self._run(x, labels, train=False)
         finally:
             net.V[:], net.sig[:], net.spikes[:] = saved
+
+    def _checked(self, images, labels) -> tuple:
+        """Input probabilities and labels as every backend expects them; a ConfigError
+        names what is wrong before anything runs."""
+        p = self.net.params
+        images = np.asarray(images)
+        if images.ndim != 2 or images.shape[1] != p.sizes[0]:
+            raise ConfigError(f"images: expected an array (n, {p.sizes[0]}), got shape {images.shape}")
+        if not np.issubdtype(images.dtype, np.number) or not np.isfinite(images).all():
+            raise ConfigError("images: expected finite numbers (pixel values in [0, 1])")
+        labels = np.asarray(labels)
+        if labels.shape != (len(images),) or (labels.size and not np.issubdtype(labels.dtype, np.integer)):
+            raise ConfigError(f"labels: expected {len(images)} integers (one per image), got shape {labels.shape} "
+                              f"{labels.dtype}")
+        if labels.size and not (0 <= labels.min() and labels.max() < p.n_classes):
+            raise ConfigError(f"labels: expected classes 0..{p.n_classes - 1}, got {labels.min()}..{labels.max()}")
+        return self.net.input_prob(images), labels.astype(np.int64)
 
     def _run(self, x, labels, train, capture=None):
         p = self.net.params
