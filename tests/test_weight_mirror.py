@@ -36,7 +36,7 @@ def test_mirror_estimate_is_unbiased_with_the_predicted_variance_under_saturatio
     C = {1: [], 2: []}
     for k in range(phases):
         before = {l: net.feedback_matrix(l) for l in (1, 2)}
-        net.rule.mirror_phase(net, images_done=20 * (k + 1))
+        net.rule.phase(net, images_done=20 * (k + 1))
         for l in (1, 2):
             C[l].append((net.feedback_matrix(l) - (1 - lr) * before[l]) / lr)
     for l in (1, 2):
@@ -65,7 +65,7 @@ def test_a_single_noise_sample_still_estimates_w():
     p = SpikingParams(sizes=(30, 40, 30, 20), n_classes=2, mirror_samples=1, mirror_lr=0.05)
     net = SpikingNetwork(p, "wm", seed=3)
     for k in range(2000):
-        net.rule.mirror_phase(net, images_done=k + 1)
+        net.rule.phase(net, images_done=k + 1)
     # B's running average weighs in about (2 - lr) / lr = 39 samples: noise per element
     # ~ sqrt(sum_k W_kj^2 / 39) ~ one element's size (40 and 30 rows), so about 45 degrees
     # (measured 45 and 42); 0 samples' worth would leave B at 90

@@ -15,7 +15,7 @@ import numpy as np
 from .. import rng as crng
 from ..errors import ConfigError
 from ..rules import get_rule
-from ..rules.base import FB_MATRIX, FB_NONE, FB_SIGN, FB_TRANSPOSE
+from ..rules.base import FB_MATRIX, FB_NONE, FB_SIGN, FB_TRANSPOSE, MOD_REWARD
 from .params import SpikingParams
 
 RENORM_BELOW = 0.5  # fold a decay scale back into the stored weights when it falls below this
@@ -83,16 +83,16 @@ class SpikingNetwork:
         self.pend_kg = np.zeros((k, total), dtype=np.float32)
         self.pend_kgb = np.zeros((k, total), dtype=np.float32)
         self.npend = 0
-        # node perturbation: reward-modulated plasticity instead of feedback
-        self.reward_mode = bool(getattr(self.rule, "spiking_reward", False))
-        self.reward_rate = float(getattr(self.rule, "baseline_rate", 0.0))
+        # the rule's declared capabilities, read here and nowhere else: the modulatory
+        # factor (feedback, or a reward against its running mean R_bar) and phases between images
+        self.reward_mode = self.rule.modulator == MOD_REWARD
+        self.reward_rate = float(self.rule.baseline_rate)
         self.R_bar = np.zeros(1)
-        # weight mirror: mirror phases between training images change B
-        self.mirror = bool(getattr(self.rule, "spiking_mirror", False))
-        if self.mirror and not (self.fb_scale[1:L] > 0).all():
+        self.phase_every = int(self.rule.phase_every(params))
+        if self.rule.changes_feedback and not (self.fb_scale[1:L] > 0).all():
             raise ConfigError(f"feedback_gain: rule '{rule}' keeps B as the stored matrix times "
                               f"feedback_gain, so it must be > 0, got {params.feedback_gain}")
-        if self.mirror and params.feedback_dtype == "int8":
+        if self.rule.changes_feedback and params.feedback_dtype == "int8":
             raise ConfigError(f"feedback_dtype: int8 storage needs fixed feedback matrices; "
                               f"rule '{rule}' changes them (use float32)")
         self.keys = crng.layer_keys(self.seed_spikes, crng.STREAM_TRAIN, L + 1)
@@ -108,7 +108,7 @@ class SpikingNetwork:
         self.fb_scale = np.zeros(L + 1)
         self.fb_plastic = np.zeros(L + 1, dtype=np.int64)
         self.B_c = np.ones(L + 1)
-        changes_b = any(spec.plastic for spec in specs) or bool(getattr(self.rule, "spiking_mirror", False))
+        changes_b = any(spec.plastic for spec in specs) or self.rule.changes_feedback
         int8 = p.feedback_dtype == "int8" or (p.feedback_dtype == "auto" and not changes_b)
         blocks, off = [], 0
         for l, spec in enumerate(specs, start=1):
@@ -151,7 +151,7 @@ class SpikingNetwork:
         self.W_mask = (rng.random(self.W.size) >= p.sparsity).astype(np.uint8)
         self.B_mask = (rng.random(self.B.size) >= p.sparsity).astype(np.uint8)
         # a B that learns W_{l+1}^T (Kolen-Pollack, weight mirror) loses the same connections
-        learns = bool(getattr(self.rule, "spiking_mirror", False))
+        learns = self.rule.changes_feedback
         for l in range(1, p.n_layers):
             if self.fb_kind[l] == FB_MATRIX and (self.fb_plastic[l] or learns) and self.fb_src[l] == l + 1:
                 self._B_view(self.B_mask, l)[:] = self.W_mask_layer(l + 1)

@@ -19,7 +19,7 @@ With ``delay`` the forward and feedback inputs of a layer are those of step t-1.
 sigma and tanh are the rational forms of :mod:`.activation` (within 2.7e-7 of the exact
 functions), which the kernels vectorise.
 
-Node perturbation (rules with ``spiking_reward``) replaces the modulatory factor of every
+Node perturbation (rules whose ``modulator`` is ``MOD_REWARD``) replaces the modulatory factor of every
 layer by ``(R - R_bar) (s_l - sigma(V_l))`` with the reward ``R = -|y* - s_L|^2 / n_L``
 and its running mean ``R_bar += reward_rate (R - R_bar)``.
 """

@@ -64,18 +64,18 @@ class Simulator:
         """
         x, labels = self._checked(images, labels)
         net = self.net
-        if not net.mirror:
+        if not net.phase_every:
             return self._run(x, labels, train=True, capture=capture)
-        # weight mirror: a mirror phase after every mirror_every images of the whole run,
+        # a rule's phase (weight mirror) after every phase_every images of the whole run,
         # so the schedule does not depend on how the run is cut into calls
-        every, steps = net.params.mirror_every, net.params.steps_per_image
+        every, steps = net.phase_every, net.params.steps_per_image
         parts, i = [], 0
         while i < len(x):
             done = net.t // steps
             j = min(len(x), i + every - done % every)
             parts.append(self._run(x[i:j], labels[i:j], train=True, capture=_sliced(capture, i, j)))
             if (done + j - i) % every == 0:
-                net.rule.mirror_phase(net, done + j - i)
+                net.rule.phase(net, done + j - i)
             i = j
         return np.concatenate([c for c, _ in parts]), sum(ls for _, ls in parts)
 

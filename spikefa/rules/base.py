@@ -19,6 +19,10 @@ FB_TRANSPOSE = 1   # U_l += scale * W_{l+1}^T phi(U_{l+1})      (weight transpor
 FB_SIGN = 2        # U_l += scale * sign(W_{l+1})^T phi(U_{l+1})
 FB_NONE = 3        # no feedback: the layer does not learn
 
+# Modulatory factor of the three-factor rule, a capability a rule declares (``modulator``):
+MOD_FEEDBACK = 0   # phi(U_l) * Psi(V_l): the feedback units' signal times the local derivative
+MOD_REWARD = 1     # (R - R_bar) (s_l - sigma(V_l)): a scalar reward against its running mean (REINFORCE)
+
 
 @dataclass
 class LayerFeedback:
@@ -56,6 +60,11 @@ class FeedbackRule:
 
     name = ""
     description = ""
+    # ----- capabilities in the spiking engine, declared here and read in one place
+    # (SpikingNetwork); the engine implements each, and no engine code names a rule -----
+    modulator = MOD_FEEDBACK     # MOD_FEEDBACK or MOD_REWARD
+    baseline_rate = 0.0          # MOD_REWARD: rate of the running mean R_bar of the reward
+    changes_feedback = False     # changes its feedback matrices between images (phase): B stays float32
     # Rate networks: online steps may run many at a time in Numba (spikefa.rate.online)
     # when the rule keeps the default rate_deltas and rate_after_update and its
     # rate_feedback returns W[l+1] itself or its own fixed B[l] (or None).
@@ -64,6 +73,15 @@ class FeedbackRule:
     def spiking_feedback(self, params, rng: np.random.Generator) -> list:
         """One :class:`LayerFeedback` per hidden layer 1..L-1 (index 0 is layer 1)."""
         raise ConfigError(f"rule '{self.name}' has no spiking form yet")
+
+    def phase_every(self, params) -> int:
+        """Training images between two calls of :meth:`phase` (0: the rule has no phases)."""
+        return 0
+
+    def phase(self, net, images_done: int) -> None:
+        """Work of the rule between training images, after ``images_done`` of them in the
+        whole run (weight mirror: a mirror phase). Runs on every backend, from the
+        simulator, at the same images however the run is cut into calls."""
 
     # ----- rate-based networks -----
     def rate_setup(self, net, rng: np.random.Generator) -> None:

@@ -13,14 +13,14 @@ baseline, and every layer, output included, updates
 feedback-driven ``phi(U_l) sigma'(V_l)``. There is no feedback pathway.
 """
 
-from .base import FB_NONE, FeedbackRule, LayerFeedback, register
+from .base import FB_NONE, MOD_REWARD, FeedbackRule, LayerFeedback, register
 
 
 @register
 class NodePerturbation(FeedbackRule):
     name = "np"
     description = "node perturbation: scalar reward from perturbed activity, no feedback weights"
-    spiking_reward = True
+    modulator = MOD_REWARD
     baseline_rate = 0.01
 
     def spiking_feedback(self, params, rng):

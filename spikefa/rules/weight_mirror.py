@@ -36,13 +36,16 @@ from .base import FeedbackRule, random_feedback_layers, register
 class WeightMirror(FeedbackRule):
     name = "wm"
     description = "weight mirror: B learned from noise in mirror mode, alternating with learning [A19]"
-    spiking_mirror = True
+    changes_feedback = True
 
     # ----- spiking -----
     def spiking_feedback(self, params, rng):
         return random_feedback_layers(params, rng)
 
-    def mirror_phase(self, net, images_done: int) -> None:
+    def phase_every(self, params) -> int:
+        return params.mirror_every
+
+    def phase(self, net, images_done: int) -> None:
         """One mirror phase after ``images_done`` training images (see the module doc)."""
         p = net.params
         net.flush()
