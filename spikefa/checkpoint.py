@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .engine import state
 from .errors import SpikefaError
 from .fsutil import atomic_write
 
-STATE = ("W", "b", "c", "B", "B_c", "V", "U", "sig", "phi", "spikes", "pend_spk", "pend_kg", "pend_kgb", "R_bar")
+STATE = state.names()   # every array of the network's state (spikefa.engine.state), and t, npend
 
 
 def save(net, path, extra: dict) -> None:

@@ -17,6 +17,7 @@ from ..errors import ConfigError
 from ..rules import get_rule
 from ..rules.base import FB_MATRIX, FB_NONE, FB_SIGN, FB_TRANSPOSE, MOD_REWARD
 from .params import SpikingParams
+from .state import STATE, shape_of
 
 RENORM_BELOW = 0.5  # fold a decay scale back into the stored weights when it falls below this
 
@@ -64,30 +65,19 @@ class SpikingNetwork:
         rng = np.random.default_rng(self.seed_weights)
         self.W = np.concatenate([rng.uniform(-params.w_init, params.w_init, n[l - 1] * n[l]).astype(np.float32)
                                  for l in range(1, L + 1)])
-        self.b = np.zeros(total, dtype=np.float32)
-        self.c = np.ones(L + 1, dtype=np.float64)
         self._init_feedback(self.rule.spiking_feedback(params, rng))
         self._init_masks()
-
-        self.V = np.zeros(total)
-        self.U = np.zeros(total)
-        self.sig = np.full(total, 0.5)
-        self.phi = np.zeros((2, total))
-        self.spikes = np.zeros((2, total), dtype=np.uint8)
-        self.t = 0
         # pending plasticity of the lazy Numba engine; sign(W) feedback cannot account
         # for pending increments, nor can the drive account for removed elements, so
         # such networks write every step (K = 1)
         k = 1 if (self.fb_kind == FB_SIGN).any() or self.masked else LAZY_K
-        self.pend_spk = np.zeros((k, total), dtype=np.uint8)
-        self.pend_kg = np.zeros((k, total), dtype=np.float32)
-        self.pend_kgb = np.zeros((k, total), dtype=np.float32)
+        self._allocate_state({"units": total, "layers": L + 1, "pending": k})
+        self.t = 0
         self.npend = 0
         # the rule's declared capabilities, read here and nowhere else: the modulatory
         # factor (feedback, or a reward against its running mean R_bar) and phases between images
         self.reward_mode = self.rule.modulator == MOD_REWARD
         self.reward_rate = float(self.rule.baseline_rate)
-        self.R_bar = np.zeros(1)
         self.phase_every = int(self.rule.phase_every(params))
         if self.rule.changes_feedback and not (self.fb_scale[1:L] > 0).all():
             raise ConfigError(f"feedback_gain: rule '{rule}' keeps B as the stored matrix times "
@@ -98,6 +88,12 @@ class SpikingNetwork:
         self.keys = crng.layer_keys(self.seed_spikes, crng.STREAM_TRAIN, L + 1)
         self.test_keys = crng.layer_keys(self.seed_spikes, crng.STREAM_TEST, L + 1)
 
+    def _allocate_state(self, dims: dict) -> None:
+        """Every array of ``state.STATE`` that the network does not draw, at its initial value."""
+        for f in STATE:
+            if f.fill is not None:
+                setattr(self, f.name, np.full(shape_of(f, dims), f.fill, dtype=f.dtype))
+
     def _init_feedback(self, specs):
         p, L = self.params, self.params.n_layers
         if len(specs) != L - 1:
@@ -107,7 +103,6 @@ class SpikingNetwork:
         self.fb_off = np.zeros(L + 1, dtype=np.int64)
         self.fb_scale = np.zeros(L + 1)
         self.fb_plastic = np.zeros(L + 1, dtype=np.int64)
-        self.B_c = np.ones(L + 1)
         changes_b = any(spec.plastic for spec in specs) or self.rule.changes_feedback
         int8 = p.feedback_dtype == "int8" or (p.feedback_dtype == "auto" and not changes_b)
         blocks, off = [], 0
@@ -261,5 +256,5 @@ class SpikingNetwork:
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.W, self.b, self.B, self.V, self.U, self.sig, self.phi, self.spikes,
-                                      self.pend_spk, self.pend_kg, self.pend_kgb, self.W_mask, self.B_mask))
+        """Bytes of the state arrays and the sparsity masks."""
+        return sum(getattr(self, f.name).nbytes for f in STATE) + self.W_mask.nbytes + self.B_mask.nbytes
