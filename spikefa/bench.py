@@ -274,7 +274,7 @@ def run_beside(backend: str = "brian2", threads: int = 0, images: int = 40, repe
 
     ratio = np.median(ot_ms) / np.median(nb_ms)
     name = f"{backend:<7s}"
-    out(f"firing rates, numba  : " + ", ".join(f"{r:.3f}" for r in nb_rates))
+    out("firing rates, numba  : " + ", ".join(f"{r:.3f}" for r in nb_rates))
     out(f"firing rates, {name}: " + ", ".join(f"{r:.3f}" for r in ot_rates))
     out(f"numba event-driven   : {np.median(nb_ms):8.3f} ms/step (median; min {nb_ms.min():.3f}, "
         f"max {nb_ms.max():.3f}; {repeats} runs of {images * params.steps_per_image} steps)")

@@ -15,6 +15,7 @@ from . import checkpoint, data
 from .errors import ConfigError, SpikefaError
 from .fsutil import atomic_write
 from .results import read_results
+from .training import error_rate
 
 EVAL_FILE = "eval.json"
 
@@ -49,7 +50,7 @@ def evaluate(run_dir, test_steps: int | None = None, test_images: int | None = N
     Xt, yt = data.load(r["dataset"], "test", data_dir=data_dir or r["data_dir"] or None)
     n = min(test_images or r["test_images"], len(Xt))
     t0 = time.perf_counter()
-    err = l16.error_rate(sim.test(Xt[:n])[0], yt[:n])
+    err = error_rate(sim.test(Xt[:n])[0], yt[:n])
     out = {"test_error": err, "test_steps": cfg["network"]["test_steps"], "test_images": n,
            "epoch": int(state["epoch"]), "image": int(state["pos"]), "step": int(net.t),
            "seconds": round(time.perf_counter() - t0, 2)}

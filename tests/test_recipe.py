@@ -10,7 +10,7 @@ import pytest
 
 from spikefa.engine.network import SpikingNetwork
 from spikefa.engine.params import SpikingParams
-from spikefa.engine.simulator import resolve_threads, set_threads
+from spikefa.engine.threads import resolve_threads, set_threads
 from spikefa.errors import ConfigError
 from spikefa.results import read_results
 
@@ -36,7 +36,7 @@ def test_default_run_prints_its_plan_and_unused_schedule(capsys, tmp_path, one_t
     assert rc == 0, err
     top = numba.config.NUMBA_NUM_THREADS
     plan = ("running lillicrap2016-spiking: 1 epoch of 300 images, rule fa, eta 0.01 (epoch 1), B int8, seed 0, "
-            f"{top} Numba thread{'s' * (top != 1)} (all cores)")
+            f"backend numba, {top} thread{'s' * (top != 1)} (all cores)")
     assert out.splitlines()[0] == plan
     assert err.splitlines() == [
         "spikefa: run.eta_schedule entry [20, 0.001] starts after the last epoch (1): unused",
@@ -48,7 +48,7 @@ def test_default_run_prints_its_plan_and_unused_schedule(capsys, tmp_path, one_t
 def test_paper_preset_from_the_command_line(capsys, tmp_path, one_thread_after):
     rc, out, err = run_cli(capsys, *tiny(tmp_path / "p", "--preset", "paper", "--threads", "1"))
     assert rc == 0 and err == "", err
-    assert out.splitlines()[0].endswith("eta 0.001 (epoch 1), B float32, seed 0, 1 Numba thread")
+    assert out.splitlines()[0].endswith("eta 0.001 (epoch 1), B float32, seed 0, backend numba, 1 thread")
     cfg = read_results(tmp_path / "p" / "results.h5")["config"]
     assert cfg["network"]["eta"] == 1e-3 and cfg["network"]["feedback_dtype"] == "float32"
     assert cfg["run"]["eta_schedule"] == [] and cfg["run"]["epochs"] == 1     # --epochs beats the preset

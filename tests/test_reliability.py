@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikefa import checkpoint, cli, data, fsutil
+from spikefa import checkpoint, cli, data, fsutil, training
 from spikefa.engine.network import SpikingNetwork
 from spikefa.engine.params import SpikingParams
-from spikefa.engine.simulator import Simulator, check_finite, set_threads
+from spikefa.engine.simulator import Simulator, check_finite
+from spikefa.engine.threads import set_threads
 from spikefa.errors import NumericalError, SpikefaError, StorageError
 from spikefa.results import read_results
 
@@ -578,6 +579,6 @@ def test_resume_accepts_fields_added_since_at_their_default():
     d = l16.defaults()
     old = {s: dict(v) for s, v in d.items() if s in ("network", "run")}
     del old["run"]["eval_images"]
-    l16.check_resumable(old, config.build(d, overrides=["run.epochs=30"]), "OUT")
+    training.check_resumable(old, config.build(d, overrides=["run.epochs=30"]), "OUT", d)
     with pytest.raises(ConfigError, match=r"run\.eval_images is 5 but the run in OUT used 1000"):
-        l16.check_resumable(old, config.build(d, overrides=["run.eval_images=5"]), "OUT")
+        training.check_resumable(old, config.build(d, overrides=["run.eval_images=5"]), "OUT", d)

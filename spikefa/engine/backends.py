@@ -25,6 +25,9 @@ class Backend(Protocol):
 
     threads: int
 
+    # optional: ``first_call_note() -> str``, a line a run prints before its first call
+    # (the Numba backend: that it compiles its kernels the first time)
+
     def run(self, x, labels, train: bool, counts, layer_spikes, capture=None) -> None:
         """Show the images ``x`` (n, n_0) float32, already clipped to ``input_max``, for
         ``steps_per_image`` (training) or ``test_steps`` (testing) steps each, in order.

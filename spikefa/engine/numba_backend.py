@@ -32,6 +32,12 @@ class NumbaBackend:
         self.threads = set_threads(threads)
         self.incremental = True
 
+    def first_call_note(self) -> str:
+        """Said before the first call of a run: compiling the kernels takes a while once."""
+        if run_images.signatures:    # already compiled or loaded in this process
+            return ""
+        return "preparing the Numba engine: about 20 s the first time on this machine, cached afterwards"
+
     def run(self, x, labels, train, counts, layer_spikes, capture=None) -> None:
         net, p = self.net, self.net.params
         cap = capture if capture is not None else NO_CAPTURE

@@ -10,7 +10,6 @@ import numpy as np
 
 from ..errors import ConfigError, NumericalError
 from . import backends
-from .threads import resolve_threads, set_threads  # noqa: F401 - also spikefa.engine.simulator's
 
 
 class Simulator:
