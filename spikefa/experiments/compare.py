@@ -25,6 +25,7 @@ from ..rate.train import train
 from ..results import ResultsWriter
 from .common import (Ticker, check_rule_lrs, check_rules, load_dataset, mean_sd,
     save_curves, seed_list, seed_mean, stack_runs)
+from .samples import Sample, curve, seeds_of
 
 NAME = "compare"
 DESCRIPTION = "every rule on MNIST: 784-500-10 sigmoid MLP and the spiking network; table, bars, angle curves"
@@ -161,3 +162,23 @@ def plot(curves, rate_rows, spike_rows, out) -> None:
         axes[3].set_title("spiking: first hidden layer's teaching signal")
     fig.savefig(out / "compare.png", dpi=110)
     plt.close(fig)
+
+
+# ----- what a sweep over this experiment tabulates (spikefa sweep) -----
+SWEEP_HEADLINE = ('test_error',)   # the metrics its summary shows and tests
+# `--set rule=fa,bp` sweeps a list field with one element per point
+SWEEP_ALIASES = {'rule': 'run.rules'}
+
+
+def sweep_samples(res: dict) -> list:
+    """``compare``: final test error per rule and seed, of the rate MLP and (when run) the
+    spiking network, the network being a factor."""
+    seeds, out = seeds_of(res), []
+    for rule in res["config"]["run"]["rules"]:
+        rate = curve(res, f"rate/{rule}/test_error")[:, -1]
+        out += [Sample({"rule": rule, "network": "rate"}, s, {"test_error": float(v)}) for s, v in zip(seeds, rate)]
+        if res["config"]["run"]["spiking"]:
+            spk = curve(res, f"spiking/{rule}/test_error")
+            out += [Sample({"rule": rule, "network": "spiking"}, s, {"test_error": float(v)})
+                    for s, v in zip(seeds, spk)]
+    return out

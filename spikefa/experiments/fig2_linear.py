@@ -17,6 +17,7 @@ from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
 from .common import Ticker, band, check_rule_lrs, check_rules, mean_sd, save_curves, seed_list, stack_runs
+from .samples import per_rule_final
 
 NAME = "fig2-linear"
 DESCRIPTION = "[L16] Fig. 2: linear 30-20-10 net, shallow / node perturbation / BP / FA, NSE and delta angle"
@@ -89,3 +90,14 @@ def plot(curves: dict, path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+# ----- what a sweep over this experiment tabulates (spikefa sweep) -----
+SWEEP_HEADLINE = ('final_nse',)   # the metrics its summary shows and tests
+# `--set rule=fa,bp` sweeps a list field with one element per point
+SWEEP_ALIASES = {'rule': 'run.rules'}
+
+
+def sweep_samples(res: dict) -> list:
+    """``fig2-linear``: final test NSE per rule and seed."""
+    return per_rule_final(res, "final_nse", "nse", res["config"]["run"]["rules"])

@@ -20,6 +20,7 @@ from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
 from .common import Ticker, band, check_rules, load_dataset, mean_sd, save_curves, seed_list, stack_runs
+from .samples import per_rule_final
 
 NAME = "fig3a-mnist"
 DESCRIPTION = "[L16] Fig. 3a,b: MNIST 784-1000-10 logistic, BP / FA / shallow / FA 50 % sparse; delta angles"
@@ -104,3 +105,14 @@ def plot(curves: dict, path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+# ----- what a sweep over this experiment tabulates (spikefa sweep) -----
+SWEEP_HEADLINE = ('test_error',)   # the metrics its summary shows and tests
+# `--set rule=fa,bp` sweeps a list field with one element per point
+SWEEP_ALIASES = {'rule': 'run.conditions', 'condition': 'run.conditions'}
+
+
+def sweep_samples(res: dict) -> list:
+    """``fig3a-mnist``: final test error per condition and seed."""
+    return per_rule_final(res, "test_error", "test_error", res["config"]["run"]["conditions"], "condition")

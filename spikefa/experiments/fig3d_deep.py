@@ -24,6 +24,7 @@ from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
 from .common import Ticker, band, check_rules, mean_sd, save_curves, seed_list, stack_runs
+from .samples import Sample, curve, seeds_of
 
 NAME = "fig3d-deep"
 DESCRIPTION = "[L16] Fig. 3d: 30-20-10 vs 30-20-10-10 tanh nets fit a random deep teacher, BP and FA, t-test"
@@ -169,3 +170,20 @@ def plot(curves: dict, tests: dict, netc: dict, path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+# ----- what a sweep over this experiment tabulates (spikefa sweep) -----
+SWEEP_HEADLINE = ('final_nse',)   # the metrics its summary shows and tests
+# `--set rule=fa,bp` sweeps a list field with one element per point
+SWEEP_ALIASES = {'rule': 'run.rules'}
+
+
+def sweep_samples(res: dict) -> list:
+    """``fig3d-deep``: final test NSE per rule, depth and seed (the paper's Welch test is
+    deep against shallow within a rule: a pair that differs in one factor)."""
+    seeds, out = seeds_of(res), []
+    for rule in res["config"]["run"]["rules"]:
+        for depth in ("shallow", "deep"):
+            last = curve(res, f"curves/{rule}_{depth}/nse")[:, -1]
+            out += [Sample({"rule": rule, "depth": depth}, s, {"final_nse": float(v)}) for s, v in zip(seeds, last)]
+    return out

@@ -34,6 +34,7 @@ from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
 from .common import band, check_rules, mean_sd, save_curves, seed_list, stack_runs
+from .samples import Sample, curve, seeds_of
 
 NAME = "fig5-mechanics"
 DESCRIPTION = "[L16] Fig. 5: 20-1000-20 tanh net, quadratic target; W vs B^T angle and the three-phase test"
@@ -222,3 +223,21 @@ def plot(a: dict, c: dict, units_start, units_end, path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+# ----- what a sweep over this experiment tabulates (spikefa sweep) -----
+SWEEP_HEADLINE = ('final_nse', 'matrix_angle_end')   # the metrics its summary shows and tests
+
+
+def sweep_samples(res: dict) -> list:
+    """``fig5-mechanics``: final NSE and W-vs-B^T angles of (a), NSE change of each phase of (c)."""
+    seeds = seeds_of(res)
+    a_nse, ang = curve(res, "a/nse")[:, -1], curve(res, "a/matrix_angle")[:, -1]
+    unit = curve(res, "a/unit_angle_mean")[:, -1]
+    change = curve(res, "c_phase_change/nse")
+    out = []
+    for i, s in enumerate(seeds):
+        vals = {"final_nse": float(a_nse[i]), "matrix_angle_end": float(ang[i]), "unit_angle_end": float(unit[i])}
+        vals.update({f"phase{ph + 1}_nse_change": float(change[i, ph]) for ph in range(change.shape[1])})
+        out.append(Sample({}, s, vals))
+    return out

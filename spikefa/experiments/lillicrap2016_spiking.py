@@ -15,9 +15,10 @@ from ..engine.network import SpikingNetwork
 from ..engine.params import SpikingParams
 from ..engine.simulator import Simulator
 from ..engine.threads import resolve_threads
-from ..errors import ConfigError
+from ..errors import ConfigError, SpikefaError
 from ..rules import rule_names
 from ..training import Trainer
+from .samples import Sample
 
 NAME = "lillicrap2016-spiking"
 DESCRIPTION = "spiking 784-1500x3-1000 network of [L16] Fig. 4 trained online on MNIST (paper: 1.8 % test error)"
@@ -117,3 +118,16 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     ``checkpoint.npz`` into ``out_dir``. ``resume`` continues from its checkpoint, bit
     for bit; an existing run is replaced only with ``overwrite``. See docs/reliability.md."""
     return Trainer(sys.modules[__name__], cfg, out_dir, progress=progress, resume=resume, overwrite=overwrite).run()
+
+
+# ----- what a sweep over this experiment tabulates (spikefa sweep) -----
+SWEEP_HEADLINE = ('test_error',)   # the metrics its summary shows and tests
+
+
+def sweep_samples(res: dict) -> list:
+    """``lillicrap2016-spiking``: the test error after the last epoch."""
+    summ = res["summary"]
+    if "test_error" not in summ:
+        why = summ.get("stopped", "no test_error in its summary")
+        raise SpikefaError(f"the run did not finish: {why}")
+    return [Sample({}, res["config"]["run"]["seed"], {"test_error": float(summ["test_error"])})]

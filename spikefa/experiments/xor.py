@@ -19,6 +19,7 @@ from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
 from .common import check_rule_lrs, check_rules, mean_sd, save_curves, seed_list, stack_runs
+from .samples import Sample, curve, seeds_of
 
 NAME = "xor"
 DESCRIPTION = "XOR with a 2-16-1 ReLU net: fraction of seeds reaching 100 % with random feedback (fa) and bp"
@@ -130,3 +131,22 @@ def plot(curves: dict, solved_at: dict, path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+# ----- what a sweep over this experiment tabulates (spikefa sweep) -----
+SWEEP_HEADLINE = ('solved', 'examples_to_solve')   # the metrics its summary shows and tests
+# `--set rule=fa,bp` sweeps a list field with one element per point
+SWEEP_ALIASES = {'rule': 'run.rules'}
+
+
+def sweep_samples(res: dict) -> list:
+    """``xor``: whether a seed reached 100 % (1 / 0), the examples it needed (NaN: never),
+    its final accuracy; per rule."""
+    seeds, out = seeds_of(res), []
+    for rule in res["config"]["run"]["rules"]:
+        solved_at = curve(res, f"curves/{rule}/solved_at")
+        acc = curve(res, f"curves/{rule}/accuracy")[:, -1]
+        for s, n, a in zip(seeds, solved_at, acc):
+            out.append(Sample({"rule": rule}, s, {"solved": float(np.isfinite(n)), "examples_to_solve": float(n),
+                                                  "final_accuracy": float(a)}))
+    return out

@@ -8,15 +8,15 @@ table: mean, s.d. and n per condition, with Welch's t-tests between conditions t
 differ in one factor. Finished points are skipped on ``--resume``; a failed point is
 retried ``--retries`` times and then reported with its error. See docs/sweeps.md.
 
-Modules: :mod:`.grid` (axes and points), :mod:`.adapters` (each experiment's metrics,
-seed field and aliases: ``METRICS``, ``HEADLINE``), :mod:`.worker` (one point, on any
+Modules: :mod:`.grid` (axes and points), :mod:`.adapters` (what a sweep asks of each
+experiment: its samples, headline metrics, seed field and aliases), :mod:`.worker` (one point, on any
 worker), :mod:`.executors` (local processes, dask), :mod:`.table` (statistics, CSV,
 Markdown), :mod:`.runner` (the loop: resume, retries, progress).
 """
 
-from .adapters import HEADLINE, METRICS, Sample
+from .adapters import Sample
 from .grid import Axis, Point, expand, parse_sets, split_values
 from .runner import SweepResult, plan, run_sweep
 
-__all__ = ["HEADLINE", "METRICS", "Axis", "Point", "Sample", "SweepResult", "expand", "parse_sets", "plan",
+__all__ = ["Axis", "Point", "Sample", "SweepResult", "expand", "parse_sets", "plan",
            "run_sweep", "split_values"]

@@ -78,7 +78,7 @@ def plan(experiment: str, sets=(), seeds: int | None = None, first_seed: int = 0
         base += [f"{sec}.{k}={json.dumps(v)}" for sec, vals in exp.SMOKE.items() for k, v in vals.items()]
     if threads_one and "threads" in defaults.get("run", {}):
         base.append("run.threads=1")   # one core per point; --set run.threads=N overrides
-    fixed, axes = grid.parse_sets(defaults, sets, adapters.ALIASES.get(experiment))
+    fixed, axes = grid.parse_sets(defaults, sets, adapters.aliases(experiment))
     if seeds is not None:
         seed_fields = adapters.seed_fields(experiment, defaults)
         clash = sorted(seed_fields & {item.split("=", 1)[0] for item in fixed} | seed_fields & {a.key for a in axes})

@@ -82,7 +82,7 @@ def run_point(task: dict) -> dict:
         with open(out / PROGRESS_FILE, "w") as bars, contextlib.redirect_stdout(log), \
                 contextlib.redirect_stderr(bars):
             result = exp.run(task["config"], out, progress=True, resume=resume, overwrite=True)
-        found = samples(task["experiment"], read_results(out / "results.h5"))
+        found = samples(exp, read_results(out / "results.h5"))
         reply = {"ok": True, "samples": [s.to_json() for s in found],
                  "result": {str(k): str(v) for k, v in (result or {}).items()}}
     except Exception as e:  # noqa: BLE001 - every failure of a point is reported, none is lost
