@@ -13,7 +13,8 @@ from .capture import Capture
 from .nwb import export_nwb
 from .reader import RasterFile, read_raster, to_seconds
 from .select import Selection, Window, layer_name, plan_windows, select
-from .writer import FORMAT, RasterWriter, check, open_recorder
+from .layout import FORMAT
+from .writer import RasterWriter, check, open_recorder
 
 __all__ = ["Capture", "FORMAT", "RasterFile", "RasterWriter", "Selection", "Window", "check", "export_nwb", "layer_name",
            "open_recorder", "plan_windows", "read_raster", "select", "to_seconds"]

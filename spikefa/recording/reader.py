@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import SpikefaError
 from .select import Selection
-from .writer import BITORDER, FORMAT
+from .layout import BITORDER, FORMAT
 
 
 def to_seconds(steps, step_seconds: float) -> np.ndarray:

@@ -27,11 +27,9 @@ import numpy as np
 from .. import __version__
 from ..errors import ConfigError, SpikefaError
 from .capture import Capture
+from .layout import BITORDER, FORMAT, FORMAT_VERSION
 from .select import Selection, Window, plan_windows, select
 
-FORMAT = "spikefa-raster"
-FORMAT_VERSION = 1
-BITORDER = "little"      # unit q of a row is bit q % 8 of byte q // 8
 COMPRESSION = {"compression": "gzip", "compression_opts": 1}
 
 
