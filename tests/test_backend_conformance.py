@@ -136,3 +136,24 @@ def test_every_state_field_round_trips_through_a_checkpoint(field, tmp_path):
     np.testing.assert_array_equal(getattr(back, field), new)
     assert (back.t, back.npend) == (1234, 3)
     assert net.nbytes == sum(getattr(net, f).nbytes for f in checkpoint.STATE) + net.W_mask.nbytes + net.B_mask.nbytes
+
+
+def test_kernel_unpacks_the_state_in_its_declared_order():
+    """The Numba kernel receives the state as one tuple in the order of STATE: its
+    unpacking line names exactly those fields, in that order."""
+    import inspect
+    import re
+
+    from spikefa.engine import kernels, state
+
+    src = inspect.getsource(kernels.run_images.py_func)
+    line = re.search(r"^\s*([\w, ]+) = state$", src, re.M).group(1)
+    assert tuple(x.strip() for x in line.split(",")) == state.names()
+
+
+def test_brian2_backend_places_every_state_field():
+    """Adding a state field forces a decision in the Brian2 backend (no brian2 needed)."""
+    from spikefa.brian2_backend.runner import STATE_TRANSFER
+    from spikefa.engine import state
+
+    assert set(STATE_TRANSFER) == set(state.names())

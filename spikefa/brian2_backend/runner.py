@@ -34,6 +34,21 @@ from ..errors import ConfigError
 from ..rules.base import FB_MATRIX, FB_NONE, FB_SIGN, FB_TRANSPOSE
 from . import import_brian2
 
+# how each field of the network's state (spikefa.engine.state.STATE) crosses into the
+# Brian2 objects before a call (_load) and back after training (_store); a new state field
+# must be placed here (tests/test_backend_conformance.py checks that every one is)
+STATE_TRANSFER = {
+    "W": "Synapses variable w of each layer's forward pathway (as stored, pre-major)",
+    "b": "variable bb of each layer's NeuronGroup",
+    "c": "variable c of each layer's NeuronGroup",
+    "B": "Synapses variable of each feedback pathway (transposed); written back when plastic",
+    "B_c": "variable cb of the layer whose W a plastic B follows",
+    "V": "variable V", "U": "variable U", "sig": "variable sig",
+    "phi": "variable phi (the last step's row)", "spikes": "variable s (the last step's row)",
+    "pend_spk": "none: pending plasticity is written into W and B before every call (net.flush)",
+    "pend_kg": "none: see pend_spk", "pend_kgb": "none: see pend_spk",
+    "R_bar": "variable Rbar of the reward group (node perturbation)",
+}
 TARGETS = ("cython", "numpy")
 DRAWS = ("brian2", "spikefa")
 PREFIX = "spikefa_"

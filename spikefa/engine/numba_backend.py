@@ -5,6 +5,7 @@ import numpy as np
 
 from .kernels import run_images
 from .params import PHI_KINDS
+from .state import STATE
 from .threads import set_threads
 
 
@@ -41,15 +42,15 @@ class NumbaBackend:
     def run(self, x, labels, train, counts, layer_spikes, capture=None) -> None:
         net, p = self.net, self.net.params
         cap = capture if capture is not None else NO_CAPTURE
+        state = tuple(getattr(net, f.name) for f in STATE)
+        if not train:        # a test leaves the reward's running mean as it was
+            state = state[:-1] + (net.R_bar.copy(),)
         t_end, net.npend = run_images(
             x, labels, train, net.t if train else 0, p.steps_per_image if train else p.test_steps,
             net.keys if train else net.test_keys, net.sizes, net.u_off, net.w_off,
-            net.fb_kind, net.fb_src, net.fb_off, net.fb_scale, net.fb_plastic,
-            net.W, net.b, net.c, net.B, net.B_c, net.V, net.U, net.sig, net.phi, net.spikes,
-            net.pend_spk, net.pend_kg, net.pend_kgb, net.npend,
+            net.fb_kind, net.fb_src, net.fb_off, net.fb_scale, net.fb_plastic, state, net.npend,
             p.tau, p.eta, p.gamma, PHI_KINDS[p.phi], p.delay, p.n_classes, counts, layer_spikes,
             cap.units, cap.row_of_image, cap.spikes, cap.trace_units, cap.V, cap.phi,
-            net.reward_mode, net.reward_rate, net.R_bar if train else net.R_bar.copy(),
-            net.W_mask, net.B_mask, net.masked, self.incremental)
+            net.reward_mode, net.reward_rate, net.W_mask, net.B_mask, net.masked, self.incremental)
         if train:
             net.t = int(t_end)
