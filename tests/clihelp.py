@@ -12,7 +12,7 @@ MNIST_FILES = [f["file"] for f in data.DATASETS["mnist"]["files"].values()]
 
 def mnist_dir() -> str:
     """The folder holding the MNIST IDX files under $SPIKEFA_DATA; skip the test when absent."""
-    root = Path(os.environ.get("SPIKEFA_DATA") or "/work/shared/data")
+    root = Path(os.environ.get("SPIKEFA_DATA") or "/work/shared/data").resolve()   # absolute: subprocesses run elsewhere
     for d in (root / "mnist", root):
         if all((d / f).is_file() for f in MNIST_FILES):
             return str(d)
