@@ -211,6 +211,28 @@ def plot_curves(doc: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def sweep_section(doc: dict) -> str:
+    """The Markdown section of a sweep: per metric and condition, mean +- s.d. over seeds."""
+    factors = doc["factors"]
+    axes = ", ".join(f"{a['name']} ({len(a['values'])})" for a in doc["axes"]) or "none"
+    lines = [f"## {doc['title']}", "",
+             f"Summary `{doc['name']}`: `spikefa sweep {doc['experiment']}` (commit `{doc['commit']}`, spikefa "
+             f"{doc['version']}); axes: {axes}; fixed: {', '.join(doc['fixed']) or 'none'}.", ""]
+    for metric in dict.fromkeys(s["metric"] for s in doc["samples"]):
+        groups: dict = {}
+        for smp in doc["samples"]:
+            if smp["metric"] == metric:
+                key = tuple(smp["condition"].get(f, "") for f in factors)
+                groups.setdefault(key, []).append((smp["seed"], smp["value"]))
+        rows = []
+        for key, vals in groups.items():
+            st = stats([v for _, v in vals])
+            per_seed = " / ".join(f"{v:.4g}" for _, v in sorted(vals, key=lambda sv: (sv[0] is None, sv[0])))
+            rows.append([*key, st["n"], f"{st['mean']:.4g}", f"{st['sd']:.2g}" if st["n"] > 1 else "", per_seed])
+        lines += [f"**{metric}**", "", markdown([*factors, "n", "mean", "s.d.", "per seed"], rows), ""]
+    return "\n".join(lines)
+
+
 def write(results_dir="docs/results", out="docs/results.md", figures="docs/figures") -> Path:
     """Regenerate ``out`` (and a figure per summary in ``figures``) from ``results_dir``."""
     out, figures = Path(out), Path(figures)
@@ -219,6 +241,9 @@ def write(results_dir="docs/results", out="docs/results.md", figures="docs/figur
     if not docs:
         parts.append(f"No summaries in {results_dir} yet.\n")
     for doc in docs:
+        if doc.get("kind", "seeds") == "sweep":
+            parts.append(sweep_section(doc))
+            continue
         fig = figures / f"results-{doc['name']}.png"
         parts.append(seeds_section(doc, fig, os.path.relpath(fig, out.parent)))
     out.parent.mkdir(parents=True, exist_ok=True)

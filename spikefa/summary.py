@@ -52,10 +52,39 @@ def _run_summary(run_dir: Path) -> tuple:
     return run, res["attrs"], cfg
 
 
+def export_sweep(sweep_dir: Path, name: str, title: str = "") -> dict:
+    """The summary of a sweep folder (``spikefa sweep``): its grid and every sample."""
+    import csv
+
+    manifest = json.loads((sweep_dir / "sweep.json").read_text())
+    path = sweep_dir / "samples.csv"
+    if not path.is_file():
+        raise SpikefaError(f"{sweep_dir}: no samples.csv yet (the sweep has not finished a point)")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    factors = [k for k in (rows[0] if rows else {}) if k not in ("point", "seed", "metric", "value")]
+    samples = [{"condition": {k: r[k] for k in factors}, "seed": int(r["seed"]) if r["seed"] else None,
+                "metric": r["metric"], "value": float(r["value"])} for r in rows]
+    commits = set()
+    for res_path in sorted(sweep_dir.glob("points/*/results.h5")):
+        commits.add(read_results(res_path)["attrs"].get("git_commit"))
+    if len(commits) > 1:
+        raise SpikefaError(f"{sweep_dir}: its points ran at different commits ({', '.join(sorted(map(str, commits)))})")
+    return {"format": FORMAT, "kind": "sweep", "name": name, "title": title or name,
+            "experiment": manifest["experiment"], "commit": commits.pop() if commits else None,
+            "version": manifest.get("spikefa_version"), "axes": manifest["axes"], "fixed": manifest["fixed"],
+            "factors": factors, "samples": samples}
+
+
 def export(run_dirs, name: str, out, title: str = "") -> dict:
-    """Write the summary of the runs in ``run_dirs`` (seeds of one configuration) to ``out``."""
+    """Write the summary of the runs in ``run_dirs`` (seeds of one configuration), or of
+    one sweep folder, to ``out``."""
     if not run_dirs:
         raise SpikefaError("export summary: name at least one run folder")
+    if len(run_dirs) == 1 and (Path(run_dirs[0]) / "sweep.json").is_file():
+        doc = export_sweep(Path(run_dirs[0]), name, title)
+        _write(doc, out)
+        return doc
     runs, shared, meta = [], None, None
     for d in map(Path, run_dirs):
         run, attrs, cfg = _run_summary(d)
@@ -74,16 +103,20 @@ def export(run_dirs, name: str, out, title: str = "") -> dict:
         raise SpikefaError(f"export summary: seed {max(seeds, key=seeds.count)} appears twice")
     exp = meta.get("experiment")
     ref = REFERENCE.get(exp)
-    doc = {"format": FORMAT, "name": name, "title": title or name, "experiment": exp,
+    doc = {"format": FORMAT, "kind": "seeds", "name": name, "title": title or name, "experiment": exp,
            "commit": meta.get("git_commit"), "version": meta.get("version"),
            "declared_epoch": shared["run"]["epochs"],
            "reference": {"test_error": ref[0], "source": ref[1]} if ref else None,
            "config": shared, "runs": sorted(runs, key=lambda r: r["seed"])}
+    _write(doc, out)
+    return doc
+
+
+def _write(doc: dict, out) -> None:
     text = json.dumps(doc, indent=1)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda tmp: Path(tmp).write_text(text + "\n"), "summary")
-    return doc
 
 
 def load_all(folder) -> list:

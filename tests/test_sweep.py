@@ -378,3 +378,19 @@ def test_sigterm_ends_the_sweep_and_its_workers(tmp_path):
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
         proc.communicate()
+
+
+def test_sweep_exports_a_summary_that_report_tabulates(fake, tmp_path):
+    """A sweep folder becomes a summary of docs/results/ (every sample), and spikefa report
+    tabulates it: mean +- s.d. and the per-seed values of every condition."""
+    from spikefa import report, summary
+
+    out = tmp_path / "sw"
+    run_sweep(fake, ["run.value=1.0,2.0"], seeds=3, out=out, workers=2, progress=False)
+    doc = summary.export([out], "fake-sweep", tmp_path / "res" / "fake-sweep.json", title="A fake sweep")
+    assert doc["kind"] == "sweep" and doc["factors"] == ["run.value"] and len(doc["samples"]) == 6
+    md = report.write(tmp_path / "res", tmp_path / "results.md", tmp_path / "figs").read_text()
+    assert "## A fake sweep" in md and "**score**" in md
+    for v in (1.0, 2.0):
+        x = v + 0.1 * np.arange(3)
+        assert f"| {v} " in md and f"{x.mean():.4g}" in md and " / ".join(f"{y:.4g}" for y in x) in md
