@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from . import config, data
+from .engine import backends
 from .engine.network import SpikingNetwork
 from .engine.params import SpikingParams
 from .engine.simulator import Simulator
@@ -163,7 +164,7 @@ def run(threads: int = 0, images: int = 40, repeats: int = 7, dense_steps: int =
         raise ConfigError(f"--images {images} x (2 x --repeats {repeats} + 1) = {need} images, "
                           f"more than the {len(X)} test images: lower --images or --repeats")
     net = trained_network(params, rule, checkpoint) if checkpoint else SpikingNetwork(params, rule, seed=0)
-    sim = Simulator(net, "numba", threads)
+    sim = Simulator(net, backends.DEFAULT, threads)
     threads = sim.threads   # 0 resolved to all cores
     state = f"trained state of {checkpoint} (step {net.t})" if checkpoint else "initial weights"
     out(f"network {list(params.sizes)}, rule {rule}, B {net.B.dtype}, threads {threads}, {source}, {state}")
@@ -258,7 +259,7 @@ def run_beside(backend: str = "brian2", threads: int = 0, images: int = 40, repe
     t = time.perf_counter()
     other = Simulator(net0.copy(), backend)
     build_s = time.perf_counter() - t
-    sim = Simulator(net0.copy(), "numba", threads)
+    sim = Simulator(net0.copy(), backends.DEFAULT, threads)
     threads = sim.threads   # 0 resolved to all cores
     out(f"network {list(params.sizes)}, rule {rule}, B {net0.B.dtype}, numba threads {threads}, {source}")
     sim.train(X[:images], y[:images])          # compile (or load from cache)

@@ -28,6 +28,7 @@ from .errors import SpikefaError
 from .fsutil import atomic_write
 
 STATE = state.names()   # every array of the network's state (spikefa.engine.state), and t, npend
+FILL = {f.name: f.fill for f in state.STATE}
 
 
 def save(net, path, extra: dict) -> None:
@@ -68,8 +69,8 @@ def load(net, path, keep_own=()) -> dict:
                 if k in keep_own:
                     continue
                 arr = getattr(net, k)
-                if (k.startswith("pend_") or k == "R_bar") and k not in z:  # from an older version: zero
-                    arrays[k] = np.zeros_like(arr)
+                if k not in z and FILL[k] is not None:   # a field newer than the checkpoint: its initial value
+                    arrays[k] = np.full_like(arr, FILL[k])
                     continue
                 a = z[k]
                 if a.shape != arr.shape or a.dtype != arr.dtype:

@@ -77,7 +77,7 @@ def _cmd_bench(args) -> int:
 
     common = dict(threads=args.threads, images=args.images, rule=args.rule, feedback_dtype=args.feedback_dtype,
                   data_dir=args.data_dir, overrides=args.set)
-    if args.backend == "numba":
+    if args.backend == backends.DEFAULT:
         bench.run(repeats=args.repeats or 7, **common, **({"checkpoint": args.checkpoint} if args.checkpoint else {}))
     elif args.checkpoint:
         raise SpikefaError(f"--checkpoint: only the Numba benchmark starts from a trained state; "
@@ -107,8 +107,11 @@ def _cmd_export_summary(args) -> int:
 
     out = args.out or f"docs/results/{args.name}.json"
     doc = summary.export(args.run_dirs, args.name, out, title=args.title or "")
-    seeds = ", ".join(f"{r['seed']} ({r['epochs_done']} epochs)" for r in doc["runs"])
-    print(f"wrote {out}: {doc['experiment']}, commit {doc['commit']}, seeds {seeds}")
+    if doc["kind"] == "sweep":
+        what = f"{len(doc['samples'])} samples of a sweep"
+    else:
+        what = "seeds " + ", ".join(f"{r['seed']} ({r['epochs_done']} epochs)" for r in doc["runs"])
+    print(f"wrote {out}: {doc['experiment']}, commit {doc['commit']}, {what}")
     return 0
 
 
@@ -302,8 +305,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=_threads, default=0,
                    help="threads of the Numba engine (default 0: all cores, as spikefa run)")
     b.add_argument("--images", type=_positive_int, default=40, help="images per timed run (5 steps each)")
-    b.add_argument("--repeats", type=_positive_int, help="timed runs (default 7; 3 with --backend brian2)")
-    b.add_argument("--backend", choices=backends.names(), default="numba",
+    b.add_argument("--repeats", type=_positive_int, help="timed runs (default 7; 3 with another --backend)")
+    b.add_argument("--backend", choices=backends.names(), default=backends.DEFAULT,
                    help="another backend (e.g. brian2): time it beside the Numba engine on the same network")
     b.add_argument("--rule", default="fa", help="feedback rule of the timed network (default fa)")
     b.add_argument("--feedback-dtype", choices=["auto", "float32", "int8"],

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from . import checkpoint, data
+from .engine import backends
 from .errors import ConfigError, SpikefaError
 from .fsutil import atomic_write
 from .results import read_results
@@ -43,7 +44,7 @@ def evaluate(run_dir, test_steps: int | None = None, test_images: int | None = N
         if val is not None and (isinstance(val, bool) or not isinstance(val, int) or val < 1):
             raise ConfigError(f"{name}: must be a whole number >= 1, got {val!r}")
     cfg["network"]["test_steps"] = test_steps or cfg["network"]["test_steps"]
-    cfg["run"].update(threads=threads, backend="numba")
+    cfg["run"].update(threads=threads, backend=backends.DEFAULT)
     net, sim = l16.build(cfg)
     state = checkpoint.load(net, ckpt)
     r = cfg["run"]

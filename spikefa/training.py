@@ -92,7 +92,8 @@ def error_rate(counts: np.ndarray, labels: np.ndarray) -> float:
 def plan_line(name: str, cfg: dict, net, sim, n_train: int) -> str:
     """What a run will do, in one line: printed at its start."""
     r = cfg["run"]
-    threads = f"{sim.threads} thread{'s' * (sim.threads != 1)}" + (" (all cores)" if r["threads"] == 0 else "")
+    threads = (f"{sim.threads} thread{'s' * (sim.threads != 1)}"
+               + (" (all cores)" if r["threads"] == 0 and sim.threads > 1 else ""))
     return (f"running {name}: {r['epochs']} epoch{'s' * (r['epochs'] != 1)} of {n_train:,} images, rule {r['rule']}, "
             f"{schedule.describe(cfg['network']['eta'], r['eta_schedule'], r['epochs'])}, "
             f"B {net.B.dtype}, seed {r['seed']}, backend {r['backend']}, {threads}")

@@ -3,7 +3,7 @@
 Both backends draw every spike from the counter-based generator in spikefa.rng, so given
 the same network and images they must produce the same spikes. Continuous state may differ
 only by rounding: the kernel sums feedback in float32 in another order and keeps up to
-LAZY_K plasticity steps pending (see kernels.py), hence the small tolerances below.
+LAZY_K plasticity steps pending (network.py; see kernels.py), hence the small tolerances below.
 """
 
 import numba

@@ -3,8 +3,9 @@
 A backend is one module with one class that implements :class:`Backend`, plus one
 :func:`register` line below. The command line (``--backend``), configuration checks
 (``run.backend``) and ``spikefa bench`` list backends from here, and
-:class:`~spikefa.engine.simulator.Simulator` creates them through :func:`create`; no
-other code names a backend. A backend's module is imported only when it is chosen, so an
+:class:`~spikefa.engine.simulator.Simulator` creates them through :func:`create`. Only
+``DEFAULT`` names one: the backend runs use unless told otherwise, which ``spikefa eval``
+and the benchmark take as their reference. A backend's module is imported only when it is chosen, so an
 optional one (Brian2) costs nothing until then. Every registered backend must pass the
 conformance suite (``tests/test_backend_conformance.py``).
 """
@@ -50,6 +51,7 @@ class BackendInfo:
 
 
 _REGISTRY: dict = {}
+DEFAULT = "numba"
 
 
 def register(info: BackendInfo) -> None:
@@ -70,9 +72,17 @@ def info(name: str, where: str = "backend") -> BackendInfo:
 
 
 def create(name: str, net, threads: int = 1, **options) -> Backend:
-    """An instance of backend ``name`` for ``net``."""
+    """An instance of backend ``name`` for ``net``; an option it does not take is a
+    ConfigError naming the ones it does."""
+    import inspect
+
     entry = info(name)
     cls = getattr(importlib.import_module(entry.module), entry.cls)
+    takes = [p for p in inspect.signature(cls).parameters if p not in ("net", "threads")]
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        raise ConfigError(f"backend {name}: unknown option {unknown[0]!r}; it takes "
+                          f"{', '.join(takes) or 'none'}")
     return cls(net, threads=threads, **options)
 
 

@@ -217,7 +217,7 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
     """Show each image for ``steps`` steps, from global step ``t0``.
 
     ``state`` is the tuple of the network's state arrays in the order of
-    :data:`spikefa.engine.state.STATE` (``state_args``), unpacked below.
+    :data:`spikefa.engine.state.STATE`, unpacked below.
 
     Returns ``(t, npend)``: the next global step and the number of pending plasticity
     steps now held in ``pend_*``.

@@ -28,10 +28,10 @@ class NumbaBackend:
     float64 rounding; the benchmark times both).
     """
 
-    def __init__(self, net, threads: int = 1):
+    def __init__(self, net, threads: int = 1, incremental: bool = True):
         self.net = net
         self.threads = set_threads(threads)
-        self.incremental = True
+        self.incremental = bool(incremental)
 
     def first_call_note(self) -> str:
         """Said before the first call of a run: compiling the kernels takes a while once."""
@@ -42,9 +42,8 @@ class NumbaBackend:
     def run(self, x, labels, train, counts, layer_spikes, capture=None) -> None:
         net, p = self.net, self.net.params
         cap = capture if capture is not None else NO_CAPTURE
-        state = tuple(getattr(net, f.name) for f in STATE)
-        if not train:        # a test leaves the reward's running mean as it was
-            state = state[:-1] + (net.R_bar.copy(),)
+        # a test leaves the reward's running mean as it was: it runs on a copy
+        state = tuple(net.R_bar.copy() if f.name == "R_bar" and not train else getattr(net, f.name) for f in STATE)
         t_end, net.npend = run_images(
             x, labels, train, net.t if train else 0, p.steps_per_image if train else p.test_steps,
             net.keys if train else net.test_keys, net.sizes, net.u_off, net.w_off,

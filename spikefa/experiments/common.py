@@ -86,6 +86,13 @@ CURVES = {
 }
 
 
+def shows_angle(angles) -> bool:
+    """Whether an angle curve is worth drawing beside the others: it is defined somewhere
+    (a rule with no feedback has NaN) and not identically 0 (backprop's, the reference)."""
+    a = np.asarray(angles, dtype=np.float64)
+    return bool(np.isfinite(a).any() and np.nanmax(np.abs(a)) > 1e-9)
+
+
 def save_curves(res, group: str, curves: dict) -> None:
     """Store every array of ``curves`` as ``group/key`` in a result file (written at once),
     with the unit and description of ``CURVES`` (a generic one for a key not listed)."""

@@ -24,7 +24,7 @@ from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
 from .common import (Ticker, check_rule_lrs, check_rules, load_dataset, mean_sd,
-    save_curves, seed_list, seed_mean, stack_runs)
+    save_curves, seed_list, seed_mean, shows_angle, stack_runs)
 from .samples import Sample, curve, seeds_of
 
 NAME = "compare"
@@ -150,7 +150,7 @@ def plot(curves, rate_rows, spike_rows, out) -> None:
     plot_comparison(axes[0], {k: (100 * v["error"][0], 100 * v["error"][1]) for k, v in rate_rows.items()})
     axes[0].set_title("rate-based MLP: test error (%)")
     plot_angles(axes[1], {k: (c["examples"][0], seed_mean(c["delta_angle"], 0)) for k, c in curves.items()
-                          if np.isfinite(c["delta_angle"]).any() and k != "bp"}, layer=0,
+                          if shows_angle(c["delta_angle"])}, layer=0,
                 ylabel="angle(delta, delta_BP) (deg)")
     axes[1].set_title("rate MLP: hidden teaching signal vs backprop's")
     if spike_rows:

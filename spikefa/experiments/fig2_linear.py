@@ -16,7 +16,7 @@ from ..metrics import nse
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import Ticker, band, check_rule_lrs, check_rules, mean_sd, save_curves, seed_list, stack_runs
+from .common import Ticker, band, check_rule_lrs, check_rules, mean_sd, save_curves, seed_list, shows_angle, stack_runs
 from .samples import per_rule_final
 
 NAME = "fig2-linear"
@@ -79,7 +79,7 @@ def plot(curves: dict, path) -> Path:
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     for rule, c in curves.items():
         band(a, c["examples"][0], c["nse"], rule, log=True)
-        if rule not in ("bp", "shallow") and np.isfinite(c["delta_angle"]).any():
+        if shows_angle(c["delta_angle"]):
             band(b, c["examples"][0], c["delta_angle"][:, :, 0], rule)
     a.set(xlabel="examples", ylabel="NSE (test)", title="a  learning curves (mean +- s.d.)")
     a.legend()

@@ -19,7 +19,7 @@ from ..metrics import error_rate
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
 from ..results import ResultsWriter
-from .common import Ticker, band, check_rules, load_dataset, mean_sd, save_curves, seed_list, stack_runs
+from .common import Ticker, band, check_rules, load_dataset, mean_sd, save_curves, seed_list, shows_angle, stack_runs
 from .samples import per_rule_final
 
 NAME = "fig3a-mnist"
@@ -94,7 +94,7 @@ def plot(curves: dict, path) -> Path:
     for cond, c in curves.items():
         ep = c["examples"][0] / max(c["examples"][0][1], 1)
         band(a, ep, 100 * c["test_error"], cond, log=True)
-        if np.isfinite(c["delta_angle"]).any() and not cond.startswith("bp"):
+        if shows_angle(c["delta_angle"]):
             band(b, ep, c["delta_angle"][:, :, 0], cond)
     a.set(xlabel="epochs", ylabel="test error [%]", title="a  MNIST 784-1000-10 (mean +- s.d.)")
     a.legend()

@@ -41,10 +41,11 @@ def curve(res: dict, name: str) -> np.ndarray:
     return np.asarray(res[name], dtype=np.float64)
 
 
-def per_rule_final(res: dict, metric: str, curve: str, conds, factor: str = "rule") -> list:
+def per_rule_final(res: dict, metric: str, curve_name: str, conds, factor: str = "rule") -> list:
+    """The last value of ``curves/<cond>/<curve_name>`` of every condition and seed."""
     seeds = seeds_of(res)
     out = []
     for cond in conds:
-        last = curve(res, f"curves/{cond}/{curve}")[:, -1]
+        last = curve(res, f"curves/{cond}/{curve_name}")[:, -1]
         out += [Sample({factor: cond}, s, {metric: float(v)}) for s, v in zip(seeds, last)]
     return out
