@@ -106,7 +106,7 @@ def _cmd_export_summary(args) -> int:
     from . import summary
 
     out = args.out or f"docs/results/{args.name}.json"
-    doc = summary.export(args.run_dirs, args.name, out, title=args.title or "")
+    doc = summary.export(args.run_dirs, args.name, out, title=args.title or "", command=args.command or "")
     if doc["kind"] == "sweep":
         what = f"{len(doc['samples'])} samples of a sweep"
     else:
@@ -280,6 +280,7 @@ def parser() -> argparse.ArgumentParser:
     es.add_argument("--name", required=True, help="name of the summary (its file name)")
     es.add_argument("--title", help="heading of its section in docs/results.md (default: the name)")
     es.add_argument("--out", help="file to write (default docs/results/NAME.json)")
+    es.add_argument("--command", help="the command that made the runs, shown beside the results")
     es.set_defaults(fn=_cmd_export_summary)
 
     rp = sub.add_parser("report", help="regenerate docs/results.md from the summaries in docs/results/",

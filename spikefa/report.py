@@ -73,6 +73,8 @@ def seeds_section(doc: dict, figure: Path, figure_link: str) -> str:
              f"{' (int8 unless the rule changes B)' if cfg['network'].get('feedback_dtype') == 'auto' else ''}, "
              f"{cfg['network'].get('test_steps')} test steps per image. "
              f"The statistic is the test error at epoch {declared}, the recipe's last, fixed before the seeds ran.", ""]
+    if doc.get("command"):
+        lines += [f"Made with: `{doc['command']}`", ""]
     rows = []
     for r in doc["runs"]:
         last = r["epochs"][declared - 1] if r["epochs_done"] >= declared else None
@@ -218,6 +220,8 @@ def sweep_section(doc: dict) -> str:
     lines = [f"## {doc['title']}", "",
              f"Summary `{doc['name']}`: `spikefa sweep {doc['experiment']}` (commit `{doc['commit']}`, spikefa "
              f"{doc['version']}); axes: {axes}; fixed: {', '.join(doc['fixed']) or 'none'}.", ""]
+    if doc.get("command"):
+        lines += [f"Made with: `{doc['command']}`", ""]
     for metric in dict.fromkeys(s["metric"] for s in doc["samples"]):
         groups: dict = {}
         for smp in doc["samples"]:

@@ -52,7 +52,7 @@ def _run_summary(run_dir: Path) -> tuple:
     return run, res["attrs"], cfg
 
 
-def export_sweep(sweep_dir: Path, name: str, title: str = "") -> dict:
+def export_sweep(sweep_dir: Path, name: str, title: str = "", command: str = "") -> dict:
     """The summary of a sweep folder (``spikefa sweep``): its grid and every sample."""
     import csv
 
@@ -70,19 +70,19 @@ def export_sweep(sweep_dir: Path, name: str, title: str = "") -> dict:
         commits.add(read_results(res_path)["attrs"].get("git_commit"))
     if len(commits) > 1:
         raise SpikefaError(f"{sweep_dir}: its points ran at different commits ({', '.join(sorted(map(str, commits)))})")
-    return {"format": FORMAT, "kind": "sweep", "name": name, "title": title or name,
+    return {"format": FORMAT, "kind": "sweep", "name": name, "title": title or name, "command": command,
             "experiment": manifest["experiment"], "commit": commits.pop() if commits else None,
             "version": manifest.get("spikefa_version"), "axes": manifest["axes"], "fixed": manifest["fixed"],
             "factors": factors, "samples": samples}
 
 
-def export(run_dirs, name: str, out, title: str = "") -> dict:
+def export(run_dirs, name: str, out, title: str = "", command: str = "") -> dict:
     """Write the summary of the runs in ``run_dirs`` (seeds of one configuration), or of
     one sweep folder, to ``out``."""
     if not run_dirs:
         raise SpikefaError("export summary: name at least one run folder")
     if len(run_dirs) == 1 and (Path(run_dirs[0]) / "sweep.json").is_file():
-        doc = export_sweep(Path(run_dirs[0]), name, title)
+        doc = export_sweep(Path(run_dirs[0]), name, title, command)
         _write(doc, out)
         return doc
     runs, shared, meta = [], None, None
@@ -103,7 +103,8 @@ def export(run_dirs, name: str, out, title: str = "") -> dict:
         raise SpikefaError(f"export summary: seed {max(seeds, key=seeds.count)} appears twice")
     exp = meta.get("experiment")
     ref = REFERENCE.get(exp)
-    doc = {"format": FORMAT, "kind": "seeds", "name": name, "title": title or name, "experiment": exp,
+    doc = {"format": FORMAT, "kind": "seeds", "name": name, "title": title or name, "command": command,
+           "experiment": exp,
            "commit": meta.get("git_commit"), "version": meta.get("version"),
            "declared_epoch": shared["run"]["epochs"],
            "reference": {"test_error": ref[0], "source": ref[1]} if ref else None,

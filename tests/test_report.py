@@ -51,7 +51,8 @@ def test_stats_match_the_t_table():
 def test_export_then_report(capsys, runs, tmp_path):
     out = tmp_path / "docs"
     rc, text, err = run_cli(capsys, "export", "summary", runs / "s2", runs / "s0", runs / "s1", "--name", "tiny",
-                            "--title", "Tiny seeds", "--out", out / "results" / "tiny.json")
+                            "--title", "Tiny seeds", "--out", out / "results" / "tiny.json",
+                            "--command", "spikefa run lillicrap2016-spiking --seed S")
     assert rc == 0, err
     assert "seeds 0 (2 epochs), 1 (2 epochs), 2 (1 epochs)" in text
     doc = json.loads((out / "results" / "tiny.json").read_text())
@@ -77,6 +78,7 @@ def test_export_then_report(capsys, runs, tmp_path):
     assert "20-step readout:** " + f"{100 * ev:.2f} % from one seed" in md
     assert "seed 2 (1 of 2 epochs); not in the statistics" in md
     assert md.startswith(report.HEADER)
+    assert "Made with: `spikefa run lillicrap2016-spiking --seed S`" in md
 
 
 def test_export_refuses_mixed_runs(capsys, runs, tmp_path):
