@@ -82,9 +82,11 @@ def seeds_section(doc: dict, figure: Path, figure_link: str) -> str:
                      _pct(last["test_error"]) if last else "running",
                      _pct(_eval_at(r, declared, 20)) if last else "",
                      _pct(last["train_error"]) if last else "",
-                     _minutes(r["wall_s"]), r.get("threads")])
+                     _minutes(r["wall_s"]), f"{np.median([e['train_s'] + e['test_s'] for e in r['epochs']]):.0f} s",
+                     "all cores" if r.get("threads") == 0 else r.get("threads")])
     lines += [markdown(["seed", "epochs done", f"test error % at epoch {declared} (5 steps)",
-                        "20-step readout %", "train error % (while learning)", "wall time", "threads"], rows), ""]
+                        "20-step readout %", "train error % (while learning)", "wall time", "median epoch",
+                        "threads"], rows), ""]
     s5 = stats([r["epochs"][declared - 1]["test_error"] for r in done], paper)
     s20 = stats([v for v in (_eval_at(r, declared, 20) for r in done) if v is not None], paper)
     for label, s in (("test error (the paper's 5-step readout)", s5), ("20-step readout", s20)):
@@ -107,7 +109,8 @@ def seeds_section(doc: dict, figure: Path, figure_link: str) -> str:
     if done:
         wall = [r["wall_s"] for r in done]
         lines.append(f"- **Wall time per seed:** {', '.join(_minutes(w) for w in wall)} (training and testing; "
-                     "threads as in the table).")
+                     "threads as in the table; epochs that shared the cores with other work took longer, the "
+                     "median epoch says what a quiet one takes).")
     lines += ["", per_epoch_table(doc), "", f"![test error against epoch]({figure_link})", ""]
     plot_curves(doc, figure)
     return "\n".join(lines)
@@ -203,7 +206,8 @@ def plot_curves(doc: dict, path: Path) -> None:
     ax.set_title(doc["title"], fontsize=10)
     ax.set_yscale("log")   # early epochs and the last tenths of a point both stay readable
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}" if v in (1.5, 3, 5) else ""))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(
+        lambda v, _: f"{v:g}" if round(v, 6) in (1.5, 2, 2.5, 3, 4, 5, 6, 8, 20, 30, 50) else ""))
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
