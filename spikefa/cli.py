@@ -64,12 +64,20 @@ def _cmd_run(args) -> int:
 
 
 def _summary(result: dict) -> str:
-    """A run's result dict on one line: ``key value, ...``; a nested dict as ``key: a v, b v``."""
+    """A run's result dict: its scalars on one line (``key value; ...``), then its nested
+    dicts (one figure per rule or condition) as one table, a row per inner key."""
+    from .sweep.table import markdown
+
     def one(v):
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
-    return "; ".join(f"{k}: " + ", ".join(f"{a} {one(b)}" for a, b in v.items()) if isinstance(v, dict)
-                     else f"{k} {one(v)}" for k, v in result.items())
+    flat = "; ".join(f"{k} {one(v)}" for k, v in result.items() if not isinstance(v, dict))
+    nested = {k: v for k, v in result.items() if isinstance(v, dict)}
+    if not nested:
+        return flat
+    rows = list(dict.fromkeys(r for v in nested.values() for r in v))
+    table = markdown(["", *nested], [[r, *(one(v.get(r, "")) for v in nested.values())] for r in rows])
+    return flat + "\n" + table
 
 
 def _cmd_bench(args) -> int:
@@ -145,7 +153,7 @@ def _cmd_plot(args) -> int:
     from . import plots
 
     window = int(args.window) if args.window is not None and args.window.lstrip("-").isdigit() else args.window
-    out = plots.plot_file(args.file, kind=args.kind, out=args.out, window=window, trace=args.trace)
+    out = plots.plot_file(args.file, kind=args.kind, out=args.out, window=window, trace=args.trace, fmt=args.format)
     print(f"wrote {out}")
     return 0
 
@@ -225,7 +233,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one field, e.g. --set network.eta=2e-3 (repeatable)")
     r.add_argument("--smoke", action="store_true", help="a small run that finishes in about a minute")
-    r.add_argument("--epochs", type=_positive_int)
+    r.add_argument("--epochs", type=_positive_int, help="epochs to train (default: the experiment's; the recipe: 30)")
     r.add_argument("--train-images", type=_positive_int, help="use the first N training images")
     r.add_argument("--test-images", type=_positive_int, help="use the first N test images")
     r.add_argument("--seed", type=int, help="seed of weights and feedback matrices")
@@ -235,7 +243,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", choices=backends.names(), help="simulation backend (default numba)")
     r.add_argument("--rule", help="feedback rule (see `spikefa list`)")
     r.add_argument("--data-dir", help="folder with the IDX .gz files (default: $SPIKEFA_DATA, then the cache)")
-    r.add_argument("--out", help="output folder (default results/EXPERIMENT)")
+    r.add_argument("-o", "--out", help="output folder (default results/EXPERIMENT)")
     r.add_argument("--resume", action="store_true", help="continue from the output folder's last checkpoint")
     r.add_argument("--overwrite", action="store_true", help="replace a run already in the output folder")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -279,7 +287,7 @@ def parser() -> argparse.ArgumentParser:
     es.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="output folders of the runs, one per seed")
     es.add_argument("--name", required=True, help="name of the summary (its file name)")
     es.add_argument("--title", help="heading of its section in docs/results.md (default: the name)")
-    es.add_argument("--out", help="file to write (default docs/results/NAME.json)")
+    es.add_argument("-o", "--out", help="file to write (default docs/results/NAME.json)")
     es.add_argument("--command", help="the command that made the runs, shown beside the results")
     es.set_defaults(fn=_cmd_export_summary)
 
@@ -287,7 +295,7 @@ def parser() -> argparse.ArgumentParser:
                         description="Write docs/results.md (tables, statistics over seeds, t-tests against the "
                                     "paper) and its figures from the JSON summaries of spikefa export summary.")
     rp.add_argument("--results", default="docs/results", help="folder of the summaries (default docs/results)")
-    rp.add_argument("--out", default="docs/results.md", help="Markdown file to write (default docs/results.md)")
+    rp.add_argument("-o", "--out", default="docs/results.md", help="Markdown file to write (default docs/results.md)")
     rp.add_argument("--figures", default="docs/figures", help="folder of the figures (default docs/figures)")
     rp.set_defaults(fn=_cmd_report)
 
@@ -297,7 +305,9 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("file", help="a rasters.h5 or results.h5 written by spikefa run")
     pl.add_argument("--kind", choices=["fig4", "raster", "traces", "learning"],
                     help="default: fig4 for a raster file, learning for a result file")
-    pl.add_argument("--out", help="PNG to write (default FILE-KIND.png beside FILE)")
+    pl.add_argument("-o", "--out", help="figure to write (default FILE-KIND.FORMAT beside FILE)")
+    pl.add_argument("--format", choices=["png", "svg", "pdf"],
+                    help="file format (default: from --out's suffix, else png)")
     pl.add_argument("--window", help="window name or position (fig4: only it; raster, traces: default the last)")
     pl.add_argument("--trace", type=int, default=0, help="fig4: which traced unit to show (default 0)")
     pl.set_defaults(fn=_cmd_plot)
@@ -335,7 +345,7 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--gather", action="store_true",
                     help="with --scheduler: workers send each point's files back (no shared folder needed)")
     sw.add_argument("--retries", type=int, default=1, metavar="N", help="extra attempts of a failed point (default 1)")
-    sw.add_argument("--out", help="sweep folder (default results/sweeps/EXPERIMENT)")
+    sw.add_argument("-o", "--out", help="sweep folder (default results/sweeps/EXPERIMENT)")
     sw.add_argument("--resume", action="store_true", help="continue the sweep in --out: finished points are skipped")
     sw.add_argument("--overwrite", action="store_true", help="replace a sweep already in --out")
     sw.add_argument("--metric", action="append", metavar="NAME",

@@ -420,21 +420,30 @@ def file_format(path) -> str:
     raise SpikefaError(f"{path}: not a spikefa result or raster file (format attribute {fmt!r})")
 
 
-def plot_file(path, kind: str | None = None, out=None, window=None, trace: int = 0):
-    """Draw a saved file and write a PNG; return the PNG's path (what `spikefa plot` does).
+FORMATS = ("png", "svg", "pdf")
+
+
+def plot_file(path, kind: str | None = None, out=None, window=None, trace: int = 0, fmt: str | None = None):
+    """Draw a saved file and write it as PNG, SVG or PDF; return the figure's path (what
+    `spikefa plot` does).
 
     ``kind``: ``fig4`` (default for raster files), ``raster``, ``traces`` or
-    ``learning`` (default for result files). ``out`` defaults to ``FILE-KIND.png``.
+    ``learning`` (default for result files). ``fmt``: the file format (default: ``out``'s
+    suffix, else PNG). ``out`` defaults to ``FILE-KIND.FORMAT`` beside the file.
     """
+    suffix = Path(out).suffix.lstrip(".").lower() if out else ""
+    fmt = fmt or (suffix if suffix in FORMATS else "png")
+    if fmt not in FORMATS:
+        raise SpikefaError(f"--format: unknown {fmt!r}, choose one of {', '.join(FORMATS)}")
     path = Path(path)
-    fmt = file_format(path)
-    kind = kind or ("fig4" if fmt == "raster" else "learning")
+    source = file_format(path)
+    kind = kind or ("fig4" if source == "raster" else "learning")
     if kind not in KINDS:
         raise SpikefaError(f"--kind: unknown {kind!r}, choose one of {', '.join(KINDS)}")
-    if KINDS[kind] != fmt:
+    if KINDS[kind] != source:
         need = "a raster file (rasters.h5, written by `spikefa run ... --record`)" if KINDS[kind] == "raster" \
             else "a result file (results.h5)"
-        raise SpikefaError(f"--kind {kind} needs {need}; {path} is a {fmt} file")
+        raise SpikefaError(f"--kind {kind} needs {need}; {path} is a {source} file")
     if kind == "fig4":
         fig = fig4(path, windows=[window] if window is not None else None, trace=trace)
     elif kind == "raster":
@@ -444,9 +453,9 @@ def plot_file(path, kind: str | None = None, out=None, window=None, trace: int =
     else:
         fig = single(plot_learning, path, figsize=(6.5, 4.2))
         fig.axes[0].set_title(path.parent.name or str(path), fontsize=10)
-    out = Path(out) if out else path.with_name(f"{path.stem}-{kind}.png")
+    out = Path(out) if out else path.with_name(f"{path.stem}-{kind}.{fmt}")
     try:
-        fig.savefig(out)
+        fig.savefig(out, format=fmt)
     except OSError as e:
         raise SpikefaError(f"--out {out}: cannot write the figure ({e.strerror or e})") from None
     return out

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from spikefa import plots
+from spikefa import cli, plots
 from spikefa.recording import RasterFile
 from clihelp import mnist_dir, run_cli
 from test_recording import STEPS, record
@@ -201,3 +201,48 @@ def test_run_record_then_plot_end_to_end(tmp_path, capsys):
     rc, stdout, err = run_cli(capsys, "plot", out / "results.h5", "--out", tmp_path / "learning.png")
     assert rc == 0, err
     assert_png_has_content(tmp_path / "learning.png")
+
+
+def _texts_fit_and_read(fig):
+    """Everything drawn on ``fig`` lies inside the saved figure (its tight bounding box,
+    which covers every drawn text: tick labels, titles, annotations), and every text is at
+    least 8 pt."""
+    import matplotlib.text
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    tight = fig.get_tightbbox(r)                     # inches
+    w, h = fig.get_size_inches()
+    tol = 1 / fig.dpi
+    assert tight.x0 >= -tol and tight.y0 >= -tol and tight.x1 <= w + tol and tight.y1 <= h + tol, \
+        f"drawn content {tight} reaches outside the {w}x{h} in figure"
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text().strip()]
+    assert texts
+    for t in texts:
+        assert t.get_fontsize() >= 8, f"{t.get_text()!r} is {t.get_fontsize()} pt"
+
+
+@pytest.mark.parametrize("mode", ["fig4", "fig4-one-window", "raster", "traces", "learning"])
+def test_every_plot_mode_keeps_its_text_inside_and_readable(raster, tmp_path, mode):
+    if mode == "fig4":
+        fig = plots.fig4(raster)
+    elif mode == "fig4-one-window":
+        fig = plots.fig4(raster, windows=["late"])
+    elif mode == "raster":
+        fig = plots.raster_figure(raster, "late")
+    elif mode == "traces":
+        fig = plots.traces_figure(raster, "late")
+    else:
+        fig = plots.single(plots.plot_learning, RESULTS, figsize=(6.5, 4.2))
+    _texts_fit_and_read(fig)
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_plot_writes_every_format(capsys, raster, tmp_path, fmt):
+    rc = cli.main(["plot", str(raster), "--window", "late", "--format", fmt, "-o", str(tmp_path / f"f.{fmt}")])
+    assert rc == 0
+    head = (tmp_path / f"f.{fmt}").read_bytes()[:8]
+    assert {"png": head.startswith(b"\x89PNG"), "svg": b"<?xml" in head or b"<svg" in head,
+            "pdf": head.startswith(b"%PDF")}[fmt]

@@ -25,7 +25,7 @@ DESCRIPTION = "spiking 784-1500x3-1000 network of [L16] Fig. 4 trained online on
 # named variants (--preset NAME): a TOML file of models/ applied over the defaults
 PRESETS = {"paper": ("lillicrap2016-paper.toml", "the protocol of [L16]: constant eta 1e-3, B float32, 300 epochs")}
 SMOKE = {"network": {"sizes": [784, 500, 500, 500, 1000]},
-         "run": {"epochs": 1, "train_images": 3000, "test_images": 1000, "eval_every": 0}}
+         "run": {"epochs": 1, "train_images": 3000, "test_images": 1000, "eval_every": 1000, "eval_images": 500}}
 
 
 def defaults() -> dict:
