@@ -209,15 +209,18 @@ def _flush(n, u_off, w_off, fb_off, fb_plastic, W, B, pend_spk, pend_kg, pend_kg
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
-               fb_kind, fb_src, fb_off, fb_scale, fb_plastic, state, npend,
-               tau, eta, gamma, phi_kind, delay, n_classes, counts, layer_spikes,
-               rec_units, rec_row, rec_spk, tr_units, tr_V, tr_phi,
-               reward_mode, reward_rate, W_mask, B_mask, masked, incremental=True):
+def run_images(images, labels, train, t0, steps, keys, topology, state, npend, hyper, counts, layer_spikes,
+               record, reward, masks, incremental=True):
     """Show each image for ``steps`` steps, from global step ``t0``.
 
-    ``state`` is the tuple of the network's state arrays in the order of
-    :data:`spikefa.engine.state.STATE`, unpacked below.
+    The arrays come packed in tuples (unpacked below), built by
+    :class:`spikefa.engine.numba_backend.NumbaBackend`:
+
+    - ``topology``: ``(n, u_off, w_off, fb_kind, fb_src, fb_off, fb_scale, fb_plastic)``;
+    - ``state``: the network's state arrays in the order of :data:`spikefa.engine.state.STATE`;
+    - ``hyper``: ``(tau, eta, gamma, phi_kind, delay, n_classes)``;
+    - ``record``: ``(rec_units, rec_row, rec_spk, tr_units, tr_V, tr_phi)``;
+    - ``reward``: ``(reward_mode, reward_rate)``; ``masks``: ``(W_mask, B_mask, masked)``.
 
     Returns ``(t, npend)``: the next global step and the number of pending plasticity
     steps now held in ``pend_*``.
@@ -254,7 +257,12 @@ def run_images(images, labels, train, t0, steps, keys, n, u_off, w_off,
     step's ``phi_delta(U)``, training only) of the flat units ``tr_units`` (T,) into
     ``tr_V`` and ``tr_phi`` (rows, T) float32. Recording only reads the state.
     """
+    n, u_off, w_off, fb_kind, fb_src, fb_off, fb_scale, fb_plastic = topology
     W, b, c, B, B_c, V, U, sig, phi, spikes, pend_spk, pend_kg, pend_kgb, R_bar = state
+    tau, eta, gamma, phi_kind, delay, n_classes = hyper
+    rec_units, rec_row, rec_spk, tr_units, tr_V, tr_phi = record
+    reward_mode, reward_rate = reward
+    W_mask, B_mask, masked = masks
     L = n.size - 1
     total = u_off[L + 1]
     nmax = 0

@@ -44,12 +44,14 @@ class NumbaBackend:
         cap = capture if capture is not None else NO_CAPTURE
         # a test leaves the reward's running mean as it was: it runs on a copy
         state = tuple(net.R_bar.copy() if f.name == "R_bar" and not train else getattr(net, f.name) for f in STATE)
+        topology = (net.sizes, net.u_off, net.w_off, net.fb_kind, net.fb_src, net.fb_off, net.fb_scale,
+                    net.fb_plastic)
+        hyper = (float(p.tau), float(p.eta), float(p.gamma), PHI_KINDS[p.phi], bool(p.delay), int(p.n_classes))
+        record = (cap.units, cap.row_of_image, cap.spikes, cap.trace_units, cap.V, cap.phi)
         t_end, net.npend = run_images(
             x, labels, train, net.t if train else 0, p.steps_per_image if train else p.test_steps,
-            net.keys if train else net.test_keys, net.sizes, net.u_off, net.w_off,
-            net.fb_kind, net.fb_src, net.fb_off, net.fb_scale, net.fb_plastic, state, net.npend,
-            p.tau, p.eta, p.gamma, PHI_KINDS[p.phi], p.delay, p.n_classes, counts, layer_spikes,
-            cap.units, cap.row_of_image, cap.spikes, cap.trace_units, cap.V, cap.phi,
-            net.reward_mode, net.reward_rate, net.W_mask, net.B_mask, net.masked, self.incremental)
+            net.keys if train else net.test_keys, topology, state, net.npend, hyper, counts, layer_spikes,
+            record, (bool(net.reward_mode), float(net.reward_rate)), (net.W_mask, net.B_mask, bool(net.masked)),
+            self.incremental)
         if train:
             net.t = int(t_end)
