@@ -57,12 +57,12 @@ def platform_key() -> str:
     return f"{platform.machine()} {simd} numba {'.'.join(numba.__version__.split('.')[:2])}"
 
 
-def run_hash(rule, kw, backend) -> str:
+def run_hash(rule, kw, backend, threads: int = 1) -> str:
     from spikefa.engine.simulator import Simulator
 
     net = make_net(rule, **kw)
     x, y = make_data()
-    sim = Simulator(net, backend=backend)
+    sim = Simulator(net, backend=backend, threads=threads)
     h = hashlib.sha256()
     for part in (slice(0, N_IMG // 3), slice(N_IMG // 3, N_IMG)):     # two calls: state carries over
         counts, layer = sim.train(x[part], y[part])

@@ -7,18 +7,27 @@ the Numba kernels sum some floats in SIMD lanes, whose width is the CPU's."""
 import json
 from pathlib import Path
 
+import numba
 import pytest
 
 import pinned
+from spikefa.engine.threads import set_threads
 
 PINNED = json.loads((Path(__file__).parent / "data" / "pinned_numerics.json").read_text())
 
 
-@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("backend, threads", [("numba", 1), ("numba", 2), ("numpy", 1)])
 @pytest.mark.parametrize("rule,kw", pinned.CASES, ids=[pinned.case_id(r, kw) for r, kw in pinned.CASES])
-def test_state_after_training_is_pinned(backend, rule, kw):
+def test_state_after_training_is_pinned(backend, threads, rule, kw):
+    """Two Numba threads must give the bits one gives (and that were pinned with one)."""
     if pinned.platform_key() != PINNED["platform"]:
         pytest.skip(f"hashes pinned for {PINNED['platform']}, this is {pinned.platform_key()}")
+    if threads > numba.config.NUMBA_NUM_THREADS:
+        pytest.skip(f"{threads} threads asked, this machine offers {numba.config.NUMBA_NUM_THREADS}")
     key = f"{backend}:{pinned.case_id(rule, kw)}"
-    assert pinned.run_hash(rule, kw, backend) == PINNED["hashes"][key], \
-        f"{key}: the state after training differs from commit {PINNED['commit']}"
+    try:
+        got = pinned.run_hash(rule, kw, backend, threads)
+    finally:
+        set_threads(1)
+    assert got == PINNED["hashes"][key], f"{key}, {threads} thread(s): the state after training differs from " \
+                                         f"commit {PINNED['commit']}"

@@ -582,3 +582,24 @@ def test_resume_accepts_fields_added_since_at_their_default():
     training.check_resumable(old, config.build(d, overrides=["run.epochs=30"]), "OUT", d)
     with pytest.raises(ConfigError, match=r"run\.eval_images is 5 but the run in OUT used 1000"):
         training.check_resumable(old, config.build(d, overrides=["run.eval_images=5"]), "OUT", d)
+
+
+def test_a_run_written_before_named_fields_resumes(tmp_path):
+    """results.h5 files written before the series had named fields (plain float64 arrays,
+    as every version up to commit fde6348 wrote them) still read, resume and gain their
+    field names; the checkpoint format did not change."""
+    import h5py
+
+    out = tmp_path / "old"
+    assert cli.main(tiny(out, "--threads", "1", "--epochs", "1")) == 0
+    with h5py.File(out / "results.h5", "a") as f:      # rewrite every series as the old plain arrays
+        for name in ("epoch", "heldout", "alignment", "saturation"):
+            rows = np.column_stack([f[name][k] for k in f[name].dtype.names])
+            del f[name]
+            f.create_dataset(name, data=rows)
+    old = read_results(out / "results.h5")
+    assert "fields" not in old and old["epoch"].shape[0] == 1
+    assert cli.main(tiny(out, "--threads", "1", "--epochs", "2", "--resume")) == 0
+    new = read_results(out / "results.h5")
+    np.testing.assert_array_equal(new["epoch"][0], old["epoch"][0])
+    assert new["epoch"].shape[0] == 2 and new["fields"]["epoch"][:2] == ["epoch", "test_error"]
