@@ -175,11 +175,19 @@ def _flush_rows(M, woff, nout, lo, hi, flags, fbase, pend, pbase, npend, sel, sb
                 for j in range(nout):
                     row[j] = (((row[j] + i0[j]) + i1[j]) + i2[j]) + i3[j]
                 q += 4
-            while q < m:
-                inc = pend[taus[q], pbase:pbase + nout]
+            if m - q == 3:     # the rest in one pass too
+                i0, i1, i2 = (pend[taus[q], pbase:pbase + nout], pend[taus[q + 1], pbase:pbase + nout],
+                              pend[taus[q + 2], pbase:pbase + nout])
                 for j in range(nout):
-                    row[j] += inc[j]
-                q += 1
+                    row[j] = ((row[j] + i0[j]) + i1[j]) + i2[j]
+            elif m - q == 2:
+                i0, i1 = pend[taus[q], pbase:pbase + nout], pend[taus[q + 1], pbase:pbase + nout]
+                for j in range(nout):
+                    row[j] = (row[j] + i0[j]) + i1[j]
+            elif m - q == 1:
+                i0 = pend[taus[q], pbase:pbase + nout]
+                for j in range(nout):
+                    row[j] += i0[j]
         if tr:
             for j in range(nout):
                 dacc[j] += row[j]
