@@ -157,3 +157,32 @@ def test_brian2_backend_places_every_state_field():
     from spikefa.engine import state
 
     assert set(STATE_TRANSFER) == set(state.names())
+
+
+def test_k_networks_at_once_equal_k_runs(backend):
+    """Three networks (seeds 3, 4, 5) advanced together give exactly what each gives alone."""
+    x, y = make_data(20)
+    alone = []
+    for seed in (3, 4, 5):
+        net = make_net("fa", seed=seed)
+        c, ls = sim_for(backend, net).train(x, y)
+        alone.append((c, ls, net.W.copy()))
+    nets = [make_net("fa", seed=seed) for seed in (3, 4, 5)]
+    sims = [sim_for(backend, n) for n in nets]
+    together = Simulator.train_many(sims, [x] * 3, [y] * 3)
+    for (c, ls, W), (ct, lst), net in zip(alone, together, nets):
+        np.testing.assert_array_equal(c, ct)
+        np.testing.assert_array_equal(ls, lst)
+        np.testing.assert_array_equal(W, net.W)
+
+
+def test_k_networks_one_diverging_stops_alone():
+    """A network that blows up is reported with the usual error; the others go on."""
+    from spikefa.errors import NumericalError
+
+    x, y = make_data(10)
+    nets = [make_net("fa", seed=s) for s in (3, 4)]
+    nets[1].W[:5] = np.nan
+    out = Simulator.train_many([Simulator(n, "numba") for n in nets], [x, x], [y, y])
+    assert isinstance(out[1], NumericalError) and "non-finite" in str(out[1])
+    assert isinstance(out[0], tuple) and np.isfinite(nets[0].W).all() and nets[0].t == 50

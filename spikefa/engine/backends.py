@@ -28,6 +28,9 @@ class Backend(Protocol):
 
     # optional: ``first_call_note() -> str``, a line a run prints before its first call
     # (the Numba backend: that it compiles its kernels the first time)
+    # optional: a classmethod ``run_many(backends, xs, labels, train, counts, layer_spikes)``
+    # that advances K networks of one shape at once (one launch on a GPU); without it,
+    # :func:`run_many` below runs them one after the other
 
     def run(self, x, labels, train: bool, counts, layer_spikes, capture=None) -> None:
         """Show the images ``x`` (n, n_0) float32, already clipped to ``input_max``, for
@@ -69,6 +72,24 @@ def info(name: str, where: str = "backend") -> BackendInfo:
     if name not in _REGISTRY:
         raise ConfigError(f"{where}: unknown {name!r}, choose one of {', '.join(_REGISTRY)}")
     return _REGISTRY[name]
+
+
+def run_many(impls: list, xs: list, labels: list, train: bool, counts: list, layer_spikes: list) -> None:
+    """Advance K networks, each with its own backend instance of one class and its own
+    images, as :meth:`Backend.run` advances one. The networks must share their shapes (a
+    sweep over seeds, or over values of the same configuration); a backend that can run
+    them together defines ``run_many``, any other runs them in turn (same results)."""
+    cls = type(impls[0])
+    if any(type(b) is not cls for b in impls):
+        raise ConfigError("run_many: all networks must use the same backend")
+    sizes = [tuple(b.net.sizes) for b in impls]
+    if len(set(sizes)) != 1:
+        raise ConfigError(f"run_many: networks of different shapes {sorted(set(sizes))}; K networks share one")
+    if hasattr(cls, "run_many"):
+        cls.run_many(impls, xs, labels, train, counts, layer_spikes)
+        return
+    for b, x, y, c, s in zip(impls, xs, labels, counts, layer_spikes):
+        b.run(x, y, train, c, s)
 
 
 def create(name: str, net, threads: int = 1, **options) -> Backend:

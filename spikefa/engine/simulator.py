@@ -92,6 +92,35 @@ class Simulator:
         finally:
             net.V[:], net.sig[:], net.spikes[:] = saved
 
+    @staticmethod
+    def train_many(sims: list, images: list, labels: list) -> list:
+        """Train K networks at once, each on its own images (``images[k]``, ``labels[k]``),
+        through their backend's :func:`~spikefa.engine.backends.run_many` (one launch for a
+        backend that can). Returns, per network, ``(counts, layer_spikes)`` as
+        :meth:`train` does, or the :class:`NumericalError` that stopped that network: a
+        network that diverges is reported, the others go on."""
+        checked = [s._checked(x, y) for s, x, y in zip(sims, images, labels)]
+        if any(s.net.phase_every for s in sims):       # a rule's phases between images: one at a time
+            out = []
+            for s, x, y in zip(sims, images, labels):
+                try:
+                    out.append(s.train(x, y))
+                except NumericalError as e:
+                    out.append(e)
+            return out
+        counts = [np.zeros((len(x), s.net.params.n_classes), dtype=np.int64) for s, (x, _) in zip(sims, checked)]
+        spikes = [np.zeros(s.net.params.n_layers + 1, dtype=np.int64) for s in sims]
+        backends.run_many([s.impl for s in sims], [x for x, _ in checked], [y for _, y in checked], True,
+                          counts, spikes)
+        out = []
+        for s, c, ls in zip(sims, counts, spikes):
+            try:
+                check_finite(s.net)
+                out.append((c, ls))
+            except NumericalError as e:
+                out.append(e)
+        return out
+
     def _checked(self, images, labels) -> tuple:
         """Input probabilities and labels as every backend expects them; a ConfigError
         names what is wrong before anything runs."""
