@@ -22,7 +22,7 @@ from .results import ResultsWriter, read_results
 # (eta_schedule only for epochs not yet begun: checked when resuming)
 RESUME_MAY_CHANGE = {"epochs", "threads", "data_dir", "chunk", "checkpoint_every", "backend", "probe_images",
                      "eta_schedule"}
-SERIES = ("epoch", "heldout", "alignment", "saturation")   # the row series of results.h5
+SERIES = ("epoch", "heldout", "alignment", "saturation", "probes")   # the row series of results.h5
 
 
 def check_resumable(old: dict, new: dict, out, base: dict) -> None:
@@ -64,6 +64,14 @@ def result_schema(n_layers: int) -> dict:
         "alignment": ("one row per epoch: alignment of the feedback path with backprop's, on "
                       "run.probe_images test images (docs/rules.md)", [
             ("epoch", "1", "epoch, counted from 1"),
+            *[(f"matrix_angle_{name(l)}", "deg", f"angle between the feedback matrix of {name(l)} and the "
+               "transposed forward weights of the layer above") for l in hidden],
+            *[(f"delta_angle_{name(l)}", "deg", f"angle between the teaching signal of {name(l)} and "
+               "backprop's") for l in hidden]]),
+        "probes": ("one row every run.probe_every training images (and at the start): alignment during "
+                   "training, on run.probe_images test images", [
+            ("images", "images", "training images seen since the start of the run"),
+            ("seconds", "s", "wall time of training so far in this epoch"),
             *[(f"matrix_angle_{name(l)}", "deg", f"angle between the feedback matrix of {name(l)} and the "
                "transposed forward weights of the layer above") for l in hidden],
             *[(f"delta_angle_{name(l)}", "deg", f"angle between the teaching signal of {name(l)} and "
@@ -128,8 +136,8 @@ class Trainer:
     """
 
     def __init__(self, experiment, cfg: dict, out_dir, progress: bool = True, resume: bool = False,
-                 overwrite: bool = False):
-        self.exp, self.cfg, self.progress = experiment, cfg, progress
+                 overwrite: bool = False, announce: bool = True):
+        self.exp, self.cfg, self.progress, self.announce = experiment, cfg, progress, announce
         self.name = experiment.NAME
         r = cfg["run"]
         experiment.validate(cfg)
@@ -206,8 +214,17 @@ class Trainer:
                                                  images_done=state["epoch"] * len(X) + state["pos"],
                                                  resume=self.resume)
         n, chunk = len(X), r["chunk"]
-        every, eval_every = r["checkpoint_every"], r["eval_every"]
-        self._announce(n)
+        every, eval_every, probe_every = r["checkpoint_every"], r["eval_every"], r.get("probe_every", 0)
+        m_probe = min(r["probe_images"], len(Xt))
+
+        def probe(images_seen, seconds):
+            pr = alignment.probe(net, Xt[:m_probe], yt[:m_probe])
+            res.append("probes", [images_seen, seconds, *alignment.matrix_angles(net), *pr["delta"]])
+
+        if probe_every and m_probe and state["epoch"] == 0 and state["pos"] == 0:
+            probe(0, 0.0)           # the starting point of the curves
+        if self.announce:
+            self._announce(n)
         bar = tqdm(total=r["epochs"] * n, initial=state["epoch"] * n + state["pos"], unit="img",
                    disable=not self.progress, dynamic_ncols=True, desc=self.name)
         last_err = np.nan
@@ -226,6 +243,8 @@ class Trainer:
                     stop = min(stop, (pos // every + 1) * every)
                 if eval_every:
                     stop = min(stop, pos + eval_every - (ep * n + pos) % eval_every)
+                if probe_every:
+                    stop = min(stop, pos + probe_every - (ep * n + pos) % probe_every)
                 idx = order[pos:stop]
                 cap = rec.capture(net.t, ep * n + pos, X[idx], y[idx], idx) if rec else None
                 t0 = time.perf_counter()
@@ -249,6 +268,8 @@ class Trainer:
                     m = min(r["eval_images"], len(Xt))
                     last_err = error_rate(sim.test(Xt[:m])[0], yt[:m])
                     res.append("heldout", [images_seen, last_err])
+                if probe_every and m_probe and (images_seen // probe_every) > ((images_seen - len(idx)) // probe_every):
+                    probe(images_seen, time.perf_counter() - t_start)
                 rates = spikes / (len(idx) * net.params.steps_per_image) / net.sizes
                 shown = {"steps_s": f"{len(idx) * net.params.steps_per_image / dt:,.0f}",
                          "train_err": f"{wrong / seen:.3f}"}

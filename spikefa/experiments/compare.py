@@ -15,14 +15,11 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import config
-from ..engine.alignment import delta_angles, matrix_angles
-from ..engine.network import SpikingNetwork
-from ..engine.params import SpikingParams
-from ..engine.simulator import Simulator
 from ..metrics import error_rate
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
-from ..results import ResultsWriter
+from ..results import ResultsWriter, read_results
+from ..training import Trainer
 from .common import (Ticker, check_rule_lrs, check_rules, load_dataset, mean_sd,
     save_curves, seed_list, seed_mean, shows_angle, stack_runs)
 from .samples import Sample, curve, seeds_of
@@ -38,38 +35,38 @@ def defaults() -> dict:
     return config.load_toml(config.MODELS_DIR / "compare.toml")
 
 
-def _spiking_rule(rule, seeds, sp, X, y, Xt, yt, res, bar) -> dict:
-    """Train the spiking network with ``rule`` for every seed; record test error, matrix
-    and delta angles (every ``record_every`` images on ``probe_images`` test images)."""
+def _spiking_cfg(sp: dict, r: dict, rule: str, seed: int) -> dict:
+    """The lillicrap2016-spiking configuration of one spiking run of the comparison."""
+    from . import lillicrap2016_spiking as l16
+
+    cfg = l16.defaults()
+    # float32 B: the comparison's networks are those of SpikingParams' defaults
+    cfg["network"].update(sizes=list(sp["sizes"]), eta=sp["eta"], gamma=sp["gamma"], feedback_dtype="float32")
+    cfg["run"].update(rule=rule, seed=seed, epochs=1, eta_schedule=[], train_images=sp["train_images"],
+                      test_images=sp["test_images"], eval_every=0, probe_images=sp["probe_images"],
+                      probe_every=sp["record_every"], threads=r.get("threads", 1), dataset=r["dataset"],
+                      data_dir=r["data_dir"])
+    return cfg
+
+
+def _spiking_rule(rule, seeds, sp, r, out, res, bar, resume) -> dict:
+    """Train the spiking network with ``rule`` for every seed (each a resumable run of
+    :class:`spikefa.training.Trainer` in ``out/spiking/RULE-seedS``); record test error and
+    the matrix and delta angles every ``record_every`` images on ``probe_images`` test images."""
+    from . import lillicrap2016_spiking as l16
+
     errs, walls, curves = [], [], []
-    probe = (Xt[:sp["probe_images"]], yt[:sp["probe_images"]])
     for seed in seeds:
-        p = SpikingParams(sizes=tuple(sp["sizes"]), eta=sp["eta"], gamma=sp["gamma"])
-        snet = SpikingNetwork(p, rule, seed=seed)
-        sim = Simulator(snet)
-        order = np.random.default_rng([seed, 0]).permutation(len(X))[:sp["train_images"]]
-        rec = {"examples": [], "seconds": [], "matrix_angle": [], "delta_angle": []}
-        wall = 0.0
-
-        def record(k):
-            rec["examples"].append(k)
-            rec["seconds"].append(wall)
-            rec["matrix_angle"].append(matrix_angles(snet))
-            rec["delta_angle"].append(delta_angles(snet, *probe))
-
-        for k in range(0, len(order) + 1, sp["record_every"]):
-            record(k)
-            t0 = time.perf_counter()
-            for j in range(k, min(k + sp["record_every"], len(order)), 500):
-                batch = order[j:min(j + 500, k + sp["record_every"], len(order))]
-                sim.train(X[batch], y[batch])
-                bar.update(len(batch))
-            wall += time.perf_counter() - t0
-        if rec["examples"][-1] != len(order):
-            record(len(order))
-        walls.append(wall)
-        errs.append(error_rate(sim.test(Xt[:sp["test_images"]])[0], yt[:sp["test_images"]]))
-        curves.append({k: np.asarray(v, dtype=float) for k, v in rec.items()})
+        folder = out / "spiking" / f"{rule}-seed{seed}"
+        done = Trainer(l16, _spiking_cfg(sp, r, rule, seed), folder, progress=False, resume=resume,
+                       overwrite=not resume, announce=False).run()
+        bar.update(sp["train_images"])
+        got = read_results(folder / "results.h5")
+        probes, L = got["probes"], len(sp["sizes"]) - 1
+        errs.append(done["test_error"])
+        walls.append(float(got["epoch"][-1, 3]))
+        curves.append({"examples": probes[:, 0], "seconds": probes[:, 1],
+                       "matrix_angle": probes[:, 2:1 + L], "delta_angle": probes[:, 1 + L:]})
     c = stack_runs(curves)
     save_curves(res, f"spiking/{rule}", {**c, "test_error": np.array(errs)})
     return {"error": mean_sd(errs), "matrix_angle": seed_mean(c["matrix_angle"][:, -1], 0),
@@ -109,7 +106,7 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
         rate_rows[rule] = {"error": mean_sd(c["test_error"][:, -1]), "delta_angle": seed_mean(c["delta_angle"][:, -1], 0),
                            "matrix_angle": seed_mean(c["matrix_angle"][:, -1], 0), "wall_s": float(np.mean(walls))}
         if r["spiking"]:
-            spike_rows[rule] = _spiking_rule(rule, seeds, sp, X, y, Xt, yt, res, bar)
+            spike_rows[rule] = _spiking_rule(rule, seeds, sp, r, out, res, bar, resume)
     bar.close()
     table = format_table(rate_rows, "rate-based 784-500-10 sigmoid MLP")
     if spike_rows:

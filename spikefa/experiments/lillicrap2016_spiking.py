@@ -40,7 +40,7 @@ DATASET_SHAPES = {"mnist": (60000, 10000, 784, 10), "fashion-mnist": (60000, 100
 def check_run(r: dict, n_train: int | None = None, n_test: int | None = None) -> None:
     """Range checks of the [run] section, each naming its field; needs no data."""
     config.require_at_least(r, "run", ("epochs", "train_images", "test_images", "chunk", "eval_images"))
-    for key in ("eval_every", "checkpoint_every", "probe_images"):
+    for key in ("eval_every", "checkpoint_every", "probe_images", "probe_every"):
         if r[key] < 0:
             raise ConfigError(f"run.{key}: must be >= 0, got {r[key]}")
     if not 0 <= r["seed"] < 2**32:
