@@ -47,6 +47,10 @@ def result_schema(n_layers: int) -> dict:
 
     L, name = n_layers, (lambda l: layer_name(l, n_layers))
     hidden = range(1, L)
+    angles = [*[(f"matrix_angle_{name(l)}", "deg", f"angle between the feedback matrix of {name(l)} and the "
+                 "transposed forward weights of the layer above") for l in hidden],
+              *[(f"delta_angle_{name(l)}", "deg", f"angle between the teaching signal of {name(l)} and "
+                 "backprop's") for l in hidden]]
     return {
         "epoch": ("one row per epoch", [
             ("epoch", "1", "epoch, counted from 1"),
@@ -63,19 +67,11 @@ def result_schema(n_layers: int) -> dict:
             ("error", "fraction", "error on the first run.eval_images test images, plasticity off")]),
         "alignment": ("one row per epoch: alignment of the feedback path with backprop's, on "
                       "run.probe_images test images (docs/rules.md)", [
-            ("epoch", "1", "epoch, counted from 1"),
-            *[(f"matrix_angle_{name(l)}", "deg", f"angle between the feedback matrix of {name(l)} and the "
-               "transposed forward weights of the layer above") for l in hidden],
-            *[(f"delta_angle_{name(l)}", "deg", f"angle between the teaching signal of {name(l)} and "
-               "backprop's") for l in hidden]]),
+            ("epoch", "1", "epoch, counted from 1"), *angles]),
         "probes": ("one row every run.probe_every training images (and at the start): alignment during "
                    "training, on run.probe_images test images", [
             ("images", "images", "training images seen since the start of the run"),
-            ("seconds", "s", "wall time of training so far in this epoch"),
-            *[(f"matrix_angle_{name(l)}", "deg", f"angle between the feedback matrix of {name(l)} and the "
-               "transposed forward weights of the layer above") for l in hidden],
-            *[(f"delta_angle_{name(l)}", "deg", f"angle between the teaching signal of {name(l)} and "
-               "backprop's") for l in hidden]]),
+            ("seconds", "s", "wall time of training so far in this epoch"), *angles]),
         "saturation": ("one row per epoch: how far units sit in the flat tails of the sigmoid, on "
                        "run.probe_images test images", [
             ("epoch", "1", "epoch, counted from 1"),
