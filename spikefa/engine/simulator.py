@@ -108,8 +108,7 @@ class Simulator:
                 except NumericalError as e:
                     out.append(e)
             return out
-        counts = [np.zeros((len(x), s.net.params.n_classes), dtype=np.int64) for s, (x, _) in zip(sims, checked)]
-        spikes = [np.zeros(s.net.params.n_layers + 1, dtype=np.int64) for s in sims]
+        counts, spikes = zip(*(s._buffers(len(x)) for s, (x, _) in zip(sims, checked)))
         backends.run_many([s.impl for s in sims], [x for x, _ in checked], [y for _, y in checked], True,
                           counts, spikes)
         out = []
@@ -138,10 +137,13 @@ class Simulator:
             raise ConfigError(f"labels: expected classes 0..{p.n_classes - 1}, got {labels.min()}..{labels.max()}")
         return self.net.input_prob(images), labels.astype(np.int64)
 
-    def _run(self, x, labels, train, capture=None):
+    def _buffers(self, n: int) -> tuple:
+        """What a backend fills for ``n`` images: counts per class, spikes per layer."""
         p = self.net.params
-        counts = np.zeros((len(x), p.n_classes), dtype=np.int64)
-        layer_spikes = np.zeros(p.n_layers + 1, dtype=np.int64)
+        return np.zeros((n, p.n_classes), dtype=np.int64), np.zeros(p.n_layers + 1, dtype=np.int64)
+
+    def _run(self, x, labels, train, capture=None):
+        counts, layer_spikes = self._buffers(len(x))
         self.impl.run(x, labels, train, counts, layer_spikes, capture)
         if train:
             check_finite(self.net)

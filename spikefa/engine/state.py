@@ -40,9 +40,8 @@ STATE = (
     Field("pend_kgb", "float32", ("pending", "units"), 0.0, "per-unit increment of each pending step (plastic B)"),
     Field("R_bar", "float64", (1,), 0.0, "running mean of the reward (node perturbation)"),
 )
-# scalars saved beside the arrays: the global step (the position of every random stream)
-# and the number of pending plasticity steps
-SCALARS = ("t", "npend")
+# beside the arrays, a checkpoint saves two scalars: ``t``, the global step (the position
+# of every random stream), and ``npend``, the number of pending plasticity steps
 
 
 def names() -> tuple:
