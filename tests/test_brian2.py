@@ -61,6 +61,11 @@ CASES = [
     ("fa", {"gamma": 0.01}),        # the decay scale c falls below 0.5: renormalised after the call
     ("kp", {"gamma": 0.01}),        # and Kolen-Pollack's B_c too
     ("np", {"eta": 0.01}),          # node perturbation: a reward unit sends R - Rbar to every layer
+    ("fa", {"feedback_gate": "psi"}),   # the feedback gate: phi*sig*(1 - sig) on every pathway
+    ("bp", {"feedback_gate": "psi"}),
+    ("kp", {"feedback_gate": "psi"}),
+    ("ss", {"feedback_gate": "psi"}),
+    ("fa", {"homeostasis": "rate", "homeostasis_eta": 0.05, "homeostasis_rate": 0.2}),
 ]
 
 

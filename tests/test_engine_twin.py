@@ -51,6 +51,17 @@ CASES = [
     ("kp", {"sparsity": 0.5, "w_init": 1.0}),
     ("bp", {"sparsity": 0.5}),
     ("wm", {"sparsity": 0.5, "mirror_every": 7, "mirror_samples": 50}),
+    # the feedback gate: every feedback primitive sends phi(U) Psi(V) of its source
+    ("fa", {"feedback_gate": "psi"}),
+    ("bp", {"feedback_gate": "psi"}),
+    ("dfa", {"feedback_gate": "psi", "feedback_dtype": "int8"}),
+    ("kp", {"feedback_gate": "psi"}),
+    ("ss", {"feedback_gate": "psi"}),
+    ("bp", {"feedback_gate": "psi", "w_init": 1.0}),
+    # homeostasis: hidden biases drift towards the target rate (a large rate, so it shows)
+    ("fa", {"homeostasis": "rate", "homeostasis_eta": 0.05, "homeostasis_rate": 0.2}),
+    ("bp", {"homeostasis": "rate", "homeostasis_eta": 0.05, "feedback_gate": "psi", "gamma": 0.01}),
+    ("np", {"eta": 0.01, "homeostasis": "rate", "homeostasis_eta": 0.05}),
 ]
 
 

@@ -88,3 +88,25 @@ def test_compare_spiking_runs_are_resumable_trainer_runs(tmp_path, capsys):
     assert run_cli(capsys, *argv, "--resume")[0] == 0
     assert (sub / "checkpoint.npz").stat().st_mtime_ns == ck        # finished: nothing trained again
     np.testing.assert_array_equal(read_results(sub / "results.h5")["probes"], first["probes"])
+
+
+def test_compare_spiking_alone_passes_the_gate_and_homeostasis(tmp_path, capsys):
+    """run.rate = false skips the rate-based MLP; [spiking]'s feedback_gate and
+    homeostasis reach every spiking run's [network]."""
+    from spikefa.results import read_results
+
+    from clihelp import mnist_dir, run_cli
+
+    argv = ["run", "compare", "--smoke", "--quiet", "--data-dir", mnist_dir(), "--set", 'run.rules=["bp"]',
+            "--set", "run.seeds=1", "--set", "run.rate=false", "--set", "spiking.feedback_gate=psi",
+            "--set", "spiking.homeostasis=rate", "--out", tmp_path]
+    assert run_cli(capsys, *argv)[0] == 0
+    table = (tmp_path / "table.md").read_text()
+    assert "rate-based" not in table and "| bp |" in table
+    net = read_results(tmp_path / "spiking" / "bp-seed0" / "results.h5")["config"]["network"]
+    assert (net["feedback_gate"], net["homeostasis"]) == ("psi", "rate")
+    with h5py.File(tmp_path / "results.h5") as f:
+        assert "rate" not in f and "spiking/bp/test_error" in f
+    argv[argv.index("run.rate=false")] = "run.spiking=false"
+    code, _, err = run_cli(capsys, *argv[:-2], "--set", "run.rate=false", "--out", tmp_path / "none")
+    assert code != 0 and "run.rate" in err and "nothing to compare" in err

@@ -54,6 +54,12 @@ DRAWS = ("brian2", "spikefa")
 PREFIX = "spikefa_"
 
 
+def _sent(p, side: str) -> str:
+    """What a feedback unit on ``side`` of a synapse sends down: phi, or with the feedback
+    gate phi times the derivative Psi = sig (1 - sig) of its forward unit."""
+    return f"phi_{side}*sig_{side}*(1 - sig_{side})" if p.feedback_gate == "psi" else f"phi_{side}"
+
+
 def _phi_code(kind: str) -> str:
     return "phi = tanh(U)" if kind == "tanh" else "phi = 1/(1 + exp(-U)) - 0.5"
 
@@ -159,10 +165,11 @@ class Brian2Runner:
             g = b2.NeuronGroup(n[l], eqs, threshold="s > 0.5", reset="", clock=self.clock, name=PREFIX + f"h{l}")
             self.groups.append(g)
             model = "w : 1\n"
+            sent = _sent(net.params, "post")
             if l >= 2 and kinds[l - 1] == FB_TRANSPOSE:   # weight transport: W_l read backwards
-                model += "fb_pre = c_post*w*phi_post : 1 (summed)\n"
+                model += f"fb_pre = c_post*w*{sent} : 1 (summed)\n"
             elif l >= 2 and kinds[l - 1] == FB_SIGN:
-                model += "fb_pre = (int(w > 0) - int(w < 0))*phi_post : 1 (summed)\n"
+                model += f"fb_pre = (int(w > 0) - int(w < 0))*{sent} : 1 (summed)\n"
             S = b2.Synapses(self.groups[l - 1], g, model, on_pre={"fwd": "I_post += w", "learn": "w += kg_post"},
                             clock=self.clock, dtype={"w": np.float32}, name=PREFIX + f"w{l}")
             # pre-major, as SpikingNetwork.W_layer(l): synapse i * n_l + j
@@ -199,7 +206,8 @@ class Brian2Runner:
             if kind == FB_MATRIX:
                 plastic = bool(net.fb_plastic[l])
                 Sb = b2.Synapses(self.groups[src], g,
-                                 f"bw : 1\nfb_post = {'cb_pre*' if plastic else ''}bw*phi_pre : 1 (summed)",
+                                 f"bw : 1\nfb_post = {'cb_pre*' if plastic else ''}bw*{_sent(net.params, 'pre')}"
+                                 " : 1 (summed)",
                                  on_post={"learn": "bw += kgb_pre"} if plastic else None,
                                  clock=self.clock, dtype={"bw": np.float32}, name=PREFIX + f"b{l}")
                 # source-major: consecutive synapses add into different targets (target-major
@@ -217,8 +225,11 @@ class Brian2Runner:
         """Per layer: decay scale, increment kg and bias; the pathways add kg to spiking rows."""
         # REINFORCE for node perturbation: the unit's own sampling noise is the perturbation
         g = "adv*(s - sig)" if self.reward else "phi*sig*(1 - sig)"
-        for l in range(1, self.net.params.n_layers + 1):
+        p = self.net.params
+        for l in range(1, p.n_layers + 1):
             code = f"c = c*(1 - gamma)\nkg = eta/c*{g}\nbb += kg\n"
+            if p.homeostasis == "rate" and l < p.n_layers:   # the bias drifts towards the target rate
+                code += f"bb += {float(p.homeostasis_eta)!r}/c*({float(p.homeostasis_rate)!r} - s)\n"
             if self.plastic_partner[l]:    # Brian2 wants the scalar (shared) writes first
                 code = "cb = cb*(1 - gamma)\n" + code + f"kgb = eta/cb*{g}\n"
             self._sched(self.groups[l].run_regularly(code, clock=self.clock, name=PREFIX + f"h{l}_plasticity"), True)

@@ -7,11 +7,12 @@ teaching signal ``delta_l = m_l * Psi(V_l)``. In the linear regime of phi (slope
 and at the steady state of the leak (a factor 1/tau per layer, which no angle sees)::
 
     rule:      m_L = e,              m_l = F_l m_src,                      delta_l = m_l * Psi_l
+    gated:                           m_l = F_l (m_src * Psi_src)           (feedback_gate "psi")
     backprop:  d_L = e * Psi_L,      d_l = (W_{l+1} d_{l+1}) * Psi_l
 
 Backprop's recursion carries the derivative of every layer above; the engine's feedback
-path does not (docs/engine.md), so even B = W^T is not exactly backprop and its angle is
-above 0. ``e`` and ``Psi_l = mean sigma'(V_l)`` are measured on a probe batch: each image
+path does not (docs/rules.md), so even B = W^T is not exactly backprop and its angle is
+above 0, unless the feedback gate puts the derivatives in. ``e`` and ``Psi_l = mean sigma'(V_l)`` are measured on a probe batch: each image
 is shown for the test steps with plasticity off (on a copy; the network is untouched) and
 the output rates over those steps give ``e``. The angle is averaged over the batch
 (:func:`spikefa.metrics.batch_delta_angle`); it is NaN for layers that get no feedback
@@ -66,6 +67,7 @@ def teaching_signals(net, e, psi) -> tuple:
     if net.npend:
         net = net.settled()
     L = net.params.n_layers
+    gate = net.params.feedback_gate == "psi"
     m = [None] * (L + 1)
     m[L] = e
     rule = [None] * L
@@ -73,7 +75,7 @@ def teaching_signals(net, e, psi) -> tuple:
         F = net.feedback_matrix(l)                 # (n_l, n_src)
         src = m[net.fb_src[l]]
         if F is not None and src is not None:
-            m[l] = src @ F.T
+            m[l] = (src * psi[net.fb_src[l]] if gate else src) @ F.T
             rule[l] = m[l] * psi[l]
     bp = [None] * (L + 1)
     bp[L] = e * psi[L]

@@ -226,7 +226,9 @@ def run_images(images, labels, train, t0, steps, keys, topology, state, npend, h
 
     - ``topology``: ``(n, u_off, w_off, fb_kind, fb_src, fb_off, fb_scale, fb_plastic)``;
     - ``state``: the network's state arrays in the order of :data:`spikefa.engine.state.STATE`;
-    - ``hyper``: ``(tau, eta, gamma, phi_kind, delay, n_classes)``;
+    - ``hyper``: ``(tau, eta, gamma, phi_kind, delay, n_classes, gate, h_eta, h_rate)``: with
+      ``gate`` a feedback layer sends ``phi(U) Psi(V)`` of its source layer, with ``h_eta``
+      > 0 every hidden bias moves by ``h_eta (h_rate - s)`` per training step;
     - ``record``: ``(rec_units, rec_row, rec_spk, tr_units, tr_V, tr_phi)``;
     - ``reward``: ``(reward_mode, reward_rate)``; ``masks``: ``(W_mask, B_mask, masked)``.
 
@@ -267,7 +269,7 @@ def run_images(images, labels, train, t0, steps, keys, topology, state, npend, h
     """
     n, u_off, w_off, fb_kind, fb_src, fb_off, fb_scale, fb_plastic = topology
     W, b, c, B, B_c, V, U, sig, phi, spikes, pend_spk, pend_kg, pend_kgb, R_bar = state
-    tau, eta, gamma, phi_kind, delay, n_classes = hyper
+    tau, eta, gamma, phi_kind, delay, n_classes, gate, h_eta, h_rate = hyper
     rec_units, rec_row, rec_spk, tr_units, tr_V, tr_phi = record
     reward_mode, reward_rate = reward
     W_mask, B_mask, masked = masks
@@ -393,8 +395,13 @@ def run_images(images, labels, train, t0, steps, keys, topology, state, npend, h
             for l in range(L - 1, 0, -1):
                 kind, nl, base = fb_kind[l], n[l], u_off[l]
                 ns, sbase = n[fb_src[l]], u_off[fb_src[l]]
-                for k in range(ns):
-                    phi32[k] = phi_in[sbase + k]
+                if gate:   # phi(U) Psi(V) of the source layer (gate needs no delay: sig is this step's)
+                    for k in range(ns):
+                        sg = sig[sbase + k]
+                        phi32[k] = phi_in[sbase + k] * sg * (1.0 - sg)
+                else:
+                    for k in range(ns):
+                        phi32[k] = phi_in[sbase + k]
                 scale = fb_scale[l]
                 if kind == FB_MATRIX:
                     scale *= B_c[l]
@@ -442,6 +449,10 @@ def run_images(images, labels, train, t0, steps, keys, topology, state, npend, h
                         g[j] = phi_out[base + j] * s * (1.0 - s)
                     pk[j] = k * g[j]
                     b[base + j] += pk[j]
+                if h_eta != 0.0 and l < L:   # homeostasis: the bias drifts towards the target rate
+                    kh = h_eta / c[l]
+                    for j in range(nout):
+                        b[base + j] += np.float32(kh * (h_rate - spikes[cur, base + j]))
                 if fb_plastic[l - 1]:  # Kolen-Pollack: B_{l-1} shares W_l's update and decay
                     B_c[l - 1] *= 1.0 - gamma
                     kb = eta / B_c[l - 1]

@@ -46,7 +46,9 @@ class NumbaBackend:
         state = tuple(net.R_bar.copy() if f.name == "R_bar" and not train else getattr(net, f.name) for f in STATE)
         topology = (net.sizes, net.u_off, net.w_off, net.fb_kind, net.fb_src, net.fb_off, net.fb_scale,
                     net.fb_plastic)
-        hyper = (float(p.tau), float(p.eta), float(p.gamma), PHI_KINDS[p.phi], bool(p.delay), int(p.n_classes))
+        hyper = (float(p.tau), float(p.eta), float(p.gamma), PHI_KINDS[p.phi], bool(p.delay), int(p.n_classes),
+                 p.feedback_gate == "psi", float(p.homeostasis_eta) if p.homeostasis == "rate" else 0.0,
+                 float(p.homeostasis_rate))
         record = (cap.units, cap.row_of_image, cap.spikes, cap.trace_units, cap.V, cap.phi)
         t_end, net.npend = run_images(
             x, labels, train, net.t if train else 0, p.steps_per_image if train else p.test_steps,

@@ -7,6 +7,8 @@ from ..errors import ConfigError
 
 PHI_KINDS = {"tanh": 0, "sigmoid": 1}
 FEEDBACK_DTYPES = ("auto", "float32", "int8")
+FEEDBACK_GATES = ("none", "psi")
+HOMEOSTASIS = ("off", "rate")
 FLOAT32_MAX = 3.4028234663852886e38
 
 
@@ -62,6 +64,16 @@ class SpikingParams:
         Fraction of the elements of every W and every stored B removed by a fixed random
         mask drawn from the weight seed; removed elements stay zero through learning
         ([L16] Fig. 3a removed 50 %). Plasticity is then written every step (K = 1).
+    feedback_gate : {"none", "psi"}
+        What a feedback layer sends down: ``phi(U)`` ("none", [L16]) or ``phi(U) Psi(V)``
+        ("psi"), gated by the derivative of the forward layer beside it, so that with
+        B = W^T and small signals the teaching signal is backprop's (docs/rules.md).
+        Needs ``delay = false``.
+    homeostasis, homeostasis_rate, homeostasis_eta : {"off", "rate"}, float, float
+        "rate": intrinsic plasticity of each hidden unit's bias towards a target firing
+        rate, ``db_j = homeostasis_eta (homeostasis_rate - s_j)`` every training step
+        (the threshold adaptation of Foldiak 1990; docs/rules.md). The output layer,
+        whose rates the error units set, is left alone.
     """
 
     sizes: tuple = (784, 1500, 1500, 1500, 1000)
@@ -82,6 +94,10 @@ class SpikingParams:
     mirror_samples: int = 200
     mirror_lr: float = 0.05
     sparsity: float = 0.0
+    feedback_gate: str = "none"
+    homeostasis: str = "off"
+    homeostasis_rate: float = 0.5
+    homeostasis_eta: float = 1e-3
 
     def __post_init__(self):
         try:
@@ -125,6 +141,16 @@ class SpikingParams:
             raise ConfigError(f"phi: unknown {self.phi!r}, choose one of {sorted(PHI_KINDS)}")
         if not isinstance(self.feedback_dtype, str) or self.feedback_dtype not in FEEDBACK_DTYPES:
             raise ConfigError(f"feedback_dtype: unknown {self.feedback_dtype!r}, choose one of {list(FEEDBACK_DTYPES)}")
+        for name, allowed in (("feedback_gate", FEEDBACK_GATES), ("homeostasis", HOMEOSTASIS)):
+            v = getattr(self, name)
+            if not isinstance(v, str) or v not in allowed:
+                raise ConfigError(f"{name}: unknown {v!r}, choose one of {list(allowed)}")
+        if self.feedback_gate != "none" and self.delay:
+            raise ConfigError("feedback_gate: 'psi' needs delay = false (the gate is this step's Psi(V))")
+        if not (_is_finite(self.homeostasis_rate) and 0.0 < self.homeostasis_rate < 1.0):
+            raise ConfigError(f"homeostasis_rate: must lie in (0, 1), got {self.homeostasis_rate!r}")
+        if not (_is_finite(self.homeostasis_eta) and self.homeostasis_eta >= 0.0):
+            raise ConfigError(f"homeostasis_eta: must be a number >= 0, got {self.homeostasis_eta!r}")
 
     @property
     def n_layers(self) -> int:

@@ -11,9 +11,11 @@ One step t, all layers, forward and feedback paths in the same step::
     U_L       = (1 - tau) U_L + (y* - s_L)                             error units
     U_l       = (1 - tau) U_l + B_l phi(U_src)                         l = L-1..1, top-down
                                                    (the product in float32)
+                (feedback_gate "psi": B_l (phi(U_src) Psi(V_src)), Psi = sigma')
     W_l      += eta phi(U_l) sigma'(V_l) s_{l-1}^T - gamma W_l         plasticity (training)
     b_l      += eta phi(U_l) sigma'(V_l)           - gamma b_l
                                                    (increments rounded to float32)
+    b_l      += eta_h (rho - s_l)                                      homeostasis "rate", hidden l
 
 With ``delay`` the forward and feedback inputs of a layer are those of step t-1.
 sigma and tanh are the rational forms of :mod:`.activation` (within 2.7e-7 of the exact
@@ -78,11 +80,16 @@ def step(net, x_prob: np.ndarray, label: int, train: bool = True, stream_t: int 
         R = -np.sum((y - view(net.spikes[cur], L)) ** 2) / net.sizes[L]
         adv = R - net.R_bar[0]
         net.R_bar[0] += net.reward_rate * adv
+    gate = p.feedback_gate == "psi"
     for l in range(L - 1, 0, -1):
         U = view(net.U, l)
         U *= decay
         if net.fb_kind[l] != FB_NONE:
-            phi_src = view(net.phi[pre], net.fb_src[l]).astype(np.float32)
+            phi_src = view(net.phi[pre], net.fb_src[l])
+            if gate:    # what the source layer sends: phi(U) Psi(V) of this step
+                sig_src = view(net.sig, net.fb_src[l])
+                phi_src = phi_src * sig_src * (1.0 - sig_src)
+            phi_src = phi_src.astype(np.float32)
             stored, scale = net.feedback_parts(l)
             U += scale * (stored.astype(np.float32) @ phi_src).astype(np.float64)
         view(net.phi[cur], l)[:] = phi_np(U, p.phi)
@@ -98,6 +105,9 @@ def step(net, x_prob: np.ndarray, label: int, train: bool = True, stream_t: int 
         rows = view(net.spikes[pre], l - 1).astype(bool)
         net.add_to_W(l, rows, kg)   # removed elements get nothing
         view(net.b, l)[:] += kg
+        if p.homeostasis == "rate" and l < L:   # the bias drifts towards the target rate
+            s_l = view(net.spikes[cur], l)
+            view(net.b, l)[:] += ((p.homeostasis_eta / net.c[l]) * (p.homeostasis_rate - s_l)).astype(np.float32)
         if net.fb_plastic[l - 1]:  # Kolen-Pollack: B_{l-1} gets W_l's update and decay
             net.B_c[l - 1] *= 1.0 - p.gamma
             net.add_to_B(l - 1, rows, ((p.eta / net.B_c[l - 1]) * g).astype(np.float32))

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import config
+from ..errors import ConfigError
 from ..metrics import error_rate
 from ..rate.network import RateNetwork, RateParams
 from ..rate.train import train
@@ -35,13 +36,18 @@ def defaults() -> dict:
     return config.load_toml(config.MODELS_DIR / "compare.toml")
 
 
+# fields of [spiking] that pass straight into the spiking network's [network]
+SPIKING_NETWORK_FIELDS = ("feedback_gate", "homeostasis", "homeostasis_rate", "homeostasis_eta")
+
+
 def _spiking_cfg(sp: dict, r: dict, rule: str, seed: int) -> dict:
     """The lillicrap2016-spiking configuration of one spiking run of the comparison."""
     from . import lillicrap2016_spiking as l16
 
     cfg = l16.defaults()
     # float32 B: the comparison's networks are those of SpikingParams' defaults
-    cfg["network"].update(sizes=list(sp["sizes"]), eta=sp["eta"], gamma=sp["gamma"], feedback_dtype="float32")
+    cfg["network"].update(sizes=list(sp["sizes"]), eta=sp["eta"], gamma=sp["gamma"], feedback_dtype="float32",
+                          **{k: sp[k] for k in SPIKING_NETWORK_FIELDS})
     cfg["run"].update(rule=rule, seed=seed, epochs=1, eta_schedule=[], train_images=sp["train_images"],
                       test_images=sp["test_images"], eval_every=0, probe_images=sp["probe_images"],
                       probe_every=sp["record_every"], threads=r.get("threads", 1), dataset=r["dataset"],
@@ -79,6 +85,8 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     check_rule_lrs(cfg, rules)
     config.require_at_least(r, "run", ("seeds", "epochs", "batch", "train_images", "test_images", "probe_images"))
     config.require_at_least(sp, "spiking", ("train_images", "test_images", "record_every", "probe_images"))
+    if not (r["rate"] or r["spiking"]):
+        raise ConfigError("run.rate: run.rate and run.spiking are both false, so there is nothing to compare")
     X, y, Xt, yt, n_cls = load_dataset(r)
     Xr, yr, Xtr, ytr = X[:r["train_images"]], y[:r["train_images"]], Xt[:r["test_images"]], yt[:r["test_images"]]
     probe = (Xtr[:r["probe_images"]], np.eye(n_cls)[ytr[:r["probe_images"]]])
@@ -87,12 +95,12 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     seeds = seed_list(r)
     res = ResultsWriter(out / "results.h5", NAME, cfg, {"seeds": seeds})
     n_ex = r["epochs"] * len(Xr)
-    total = len(rules) * r["seeds"] * (n_ex + (sp["train_images"] if r["spiking"] else 0))
+    total = len(rules) * r["seeds"] * ((n_ex if r["rate"] else 0) + (sp["train_images"] if r["spiking"] else 0))
     bar = tqdm(total=total, unit="ex", disable=not progress, desc=NAME, smoothing=0.05)
     rate_rows, spike_rows, curves = {}, {}, {}
     for rule in rules:
         runs, walls = [], []
-        for seed in seeds:
+        for seed in seeds if r["rate"] else ():
             net = RateNetwork(RateParams(**cfg["network"], lr=cfg["lr"][rule]), rule, seed=seed)
             tick = Ticker(bar)
             t0 = time.perf_counter()
@@ -101,16 +109,14 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
                               order_rng=np.random.default_rng([seed, 1]), progress=tick))
             walls.append(time.perf_counter() - t0)
             tick.finish(n_ex)
-        c = curves[rule] = stack_runs(runs)
-        save_curves(res, f"rate/{rule}", c)
-        rate_rows[rule] = {"error": mean_sd(c["test_error"][:, -1]), "delta_angle": seed_mean(c["delta_angle"][:, -1], 0),
-                           "matrix_angle": seed_mean(c["matrix_angle"][:, -1], 0), "wall_s": float(np.mean(walls))}
+        if r["rate"]:
+            _rate_rule(rule, runs, walls, curves, rate_rows, res)
         if r["spiking"]:
             spike_rows[rule] = _spiking_rule(rule, seeds, sp, r, out, res, bar, resume)
     bar.close()
-    table = format_table(rate_rows, "rate-based 784-500-10 sigmoid MLP")
-    if spike_rows:
-        table += "\n" + format_table(spike_rows, f"spiking {'-'.join(map(str, sp['sizes']))}")
+    tables = ([format_table(rate_rows, "rate-based 784-500-10 sigmoid MLP")] if rate_rows else []) + (
+        [format_table(spike_rows, f"spiking {'-'.join(map(str, sp['sizes']))}")] if spike_rows else [])
+    table = "\n".join(tables)
     (out / "table.md").write_text(table)
     res.summary(**{f"rate_test_error_{k}": v["error"][0] for k, v in rate_rows.items()},
                 **{f"spiking_test_error_{k}": v["error"][0] for k, v in spike_rows.items()})
@@ -119,6 +125,14 @@ def run(cfg: dict, out_dir, progress: bool = True, resume: bool = False, overwri
     if progress:
         print(table)
     return {"table": str(out / "table.md"), "rules": len(rules), "seeds": r["seeds"]}
+
+
+def _rate_rule(rule, runs, walls, curves, rate_rows, res) -> None:
+    """Stack the rate-based runs of ``rule`` into its curves and its row of the table."""
+    c = curves[rule] = stack_runs(runs)
+    save_curves(res, f"rate/{rule}", c)
+    rate_rows[rule] = {"error": mean_sd(c["test_error"][:, -1]), "delta_angle": seed_mean(c["delta_angle"][:, -1], 0),
+                       "matrix_angle": seed_mean(c["matrix_angle"][:, -1], 0), "wall_s": float(np.mean(walls))}
 
 
 def format_table(rows: dict, title: str) -> str:
@@ -142,21 +156,25 @@ def plot(curves, rate_rows, spike_rows, out) -> None:
 
     from ..plots import plot_angles, plot_comparison
 
-    fig, axes = plt.subplots(1, 4 if spike_rows else 2, figsize=(20 if spike_rows else 10, 4),
-                             constrained_layout=True)
-    plot_comparison(axes[0], {k: (100 * v["error"][0], 100 * v["error"][1]) for k, v in rate_rows.items()})
-    axes[0].set_title("rate-based MLP: test error (%)")
-    plot_angles(axes[1], {k: (c["examples"][0], seed_mean(c["delta_angle"], 0)) for k, c in curves.items()
-                          if shows_angle(c["delta_angle"])}, layer=0,
-                ylabel="angle(delta, delta_BP) (deg)")
-    axes[1].set_title("rate MLP: hidden teaching signal vs backprop's")
+    panels = (2 if rate_rows else 0) + (2 if spike_rows else 0)
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), constrained_layout=True, squeeze=False)
+    axes = list(axes[0])
+    if rate_rows:
+        ax, ax_angle = axes.pop(0), axes.pop(0)
+        plot_comparison(ax, {k: (100 * v["error"][0], 100 * v["error"][1]) for k, v in rate_rows.items()})
+        ax.set_title("rate-based MLP: test error (%)")
+        plot_angles(ax_angle, {k: (c["examples"][0], seed_mean(c["delta_angle"], 0)) for k, c in curves.items()
+                               if shows_angle(c["delta_angle"])}, layer=0,
+                    ylabel="angle(delta, delta_BP) (deg)")
+        ax_angle.set_title("rate MLP: hidden teaching signal vs backprop's")
     if spike_rows:
-        plot_comparison(axes[2], {k: (100 * v["error"][0], 100 * v["error"][1]) for k, v in spike_rows.items()})
-        axes[2].set_title("spiking network: test error (%)")
-        plot_angles(axes[3], {k: (v["curves"]["examples"][0], seed_mean(v["curves"]["delta_angle"], 0))
-                              for k, v in spike_rows.items() if np.isfinite(v["curves"]["delta_angle"]).any()},
+        ax, ax_angle = axes.pop(0), axes.pop(0)
+        plot_comparison(ax, {k: (100 * v["error"][0], 100 * v["error"][1]) for k, v in spike_rows.items()})
+        ax.set_title("spiking network: test error (%)")
+        plot_angles(ax_angle, {k: (v["curves"]["examples"][0], seed_mean(v["curves"]["delta_angle"], 0))
+                               for k, v in spike_rows.items() if np.isfinite(v["curves"]["delta_angle"]).any()},
                     layer=0, ylabel="angle(delta_1, delta_BP) (deg)")
-        axes[3].set_title("spiking: first hidden layer's teaching signal")
+        ax_angle.set_title("spiking: first hidden layer's teaching signal")
     fig.savefig(out / "compare.png", dpi=110)
     plt.close(fig)
 
@@ -172,8 +190,9 @@ def sweep_samples(res: dict) -> list:
     spiking network, the network being a factor."""
     seeds, out = seeds_of(res), []
     for rule in res["config"]["run"]["rules"]:
-        rate = curve(res, f"rate/{rule}/test_error")[:, -1]
-        out += [Sample({"rule": rule, "network": "rate"}, s, {"test_error": float(v)}) for s, v in zip(seeds, rate)]
+        if res["config"]["run"].get("rate", True):
+            rate = curve(res, f"rate/{rule}/test_error")[:, -1]
+            out += [Sample({"rule": rule, "network": "rate"}, s, {"test_error": float(v)}) for s, v in zip(seeds, rate)]
         if res["config"]["run"]["spiking"]:
             spk = curve(res, f"spiking/{rule}/test_error")
             out += [Sample({"rule": rule, "network": "spiking"}, s, {"test_error": float(v)})

@@ -9,6 +9,8 @@ import difflib
 import os
 import sys
 
+import numpy as np
+
 from .. import config, schedule
 from ..engine import backends
 from ..engine.network import SpikingNetwork
@@ -125,9 +127,21 @@ SWEEP_HEADLINE = ('test_error',)   # the metrics its summary shows and tests
 
 
 def sweep_samples(res: dict) -> list:
-    """``lillicrap2016-spiking``: the test error after the last epoch."""
+    """``lillicrap2016-spiking``: the test error after the last epoch and, from that
+    epoch's probe (when the run probed), the teaching-signal angle to backprop of each
+    hidden layer (``delta_angle_l``, where the rule sends one) and the share of
+    saturated unit-image pairs of each layer (``saturated_l``)."""
     summ = res["summary"]
     if "test_error" not in summ:
         why = summ.get("stopped", "no test_error in its summary")
         raise SpikefaError(f"the run did not finish: {why}")
-    return [Sample({}, res["config"]["run"]["seed"], {"test_error": float(summ["test_error"])})]
+    metrics = {"test_error": float(summ["test_error"])}
+    L = len(res["config"]["network"]["sizes"]) - 1
+    if len(res.get("alignment", [])):
+        for l, v in enumerate(res["alignment"][-1][L:], start=1):     # after the epoch and L-1 matrix angles
+            if np.isfinite(v):
+                metrics[f"delta_angle_{l}"] = float(v)
+    if len(res.get("saturation", [])):
+        for l, v in enumerate(res["saturation"][-1][1 + L:], start=1):  # after the epoch and L mean Psi
+            metrics[f"saturated_{l}"] = float(v)
+    return [Sample({}, res["config"]["run"]["seed"], metrics)]
