@@ -217,8 +217,24 @@ def plot_curves(doc: dict, path: Path) -> None:
     plt.close(fig)
 
 
+PERCENT = ("test_error", "train_error", "saturated")   # metrics that are fractions: shown in %
+
+
+def _label(metric: str) -> str:
+    """Column title of a sweep metric: ``delta_angle_2`` -> ``angle to BP, layer 2 (deg)``."""
+    for prefix, title in (("delta_angle_", "angle to BP, layer {} (deg)"), ("saturated_", "saturated %, layer {}")):
+        if metric.startswith(prefix):
+            return title.format(metric[len(prefix):])
+    return f"{metric.replace('_', ' ')}{' %' if metric.startswith(PERCENT) else ''}"
+
+
+def _value(metric: str, v: float) -> str:
+    return f"{100 * v:.2f}" if metric.startswith(PERCENT) else f"{v:.4g}"
+
+
 def sweep_section(doc: dict) -> str:
-    """The Markdown section of a sweep: per metric and condition, mean +- s.d. over seeds."""
+    """The Markdown section of a sweep: one row per condition, sorted by the mean of the
+    first metric (the headline), with its per-seed values and every metric's mean +- s.d."""
     factors = doc["factors"]
     axes = ", ".join(f"{a['name']} ({len(a['values'])})" for a in doc["axes"]) or "none"
     lines = [f"## {doc['title']}", "",
@@ -226,18 +242,35 @@ def sweep_section(doc: dict) -> str:
              f"{doc['version']}); axes: {axes}; fixed: {', '.join(doc['fixed']) or 'none'}.", ""]
     if doc.get("command"):
         lines += [f"Made with: `{doc['command']}`", ""]
-    for metric in dict.fromkeys(s["metric"] for s in doc["samples"]):
-        groups: dict = {}
-        for smp in doc["samples"]:
-            if smp["metric"] == metric:
-                key = tuple(smp["condition"].get(f, "") for f in factors)
-                groups.setdefault(key, []).append((smp["seed"], smp["value"]))
-        rows = []
-        for key, vals in groups.items():
-            st = stats([v for _, v in vals])
-            per_seed = " / ".join(f"{v:.4g}" for _, v in sorted(vals, key=lambda sv: (sv[0] is None, sv[0])))
-            rows.append([*key, st["n"], f"{st['mean']:.4g}", f"{st['sd']:.2g}" if st["n"] > 1 else "", per_seed])
-        lines += [f"**{metric}**", "", markdown([*factors, "n", "mean", "s.d.", "per seed"], rows), ""]
+    metrics = list(dict.fromkeys(s["metric"] for s in doc["samples"]))
+    if not metrics:
+        return "\n".join(lines + ["No samples yet.", ""])
+    head, groups = metrics[0], {}
+    for smp in doc["samples"]:
+        key = tuple(smp["condition"].get(f, "") for f in factors)
+        groups.setdefault(key, {}).setdefault(smp["metric"], []).append((smp["seed"], smp["value"]))
+
+    def cell(metric, vals):
+        if not vals:
+            return "-"
+        st = stats([v for _, v in vals])
+        sd = f" +- {_value(metric, st['sd'])}" if st["n"] > 1 else ""
+        return _value(metric, st["mean"]) + sd
+
+    def mean(key):
+        vals = groups[key].get(head, [])
+        return stats([v for _, v in vals])["mean"] if vals else math.inf
+
+    rows = []
+    for key in sorted(groups, key=mean):
+        by = groups[key]
+        seeds = sorted(by.get(head, []), key=lambda sv: (sv[0] is None, sv[0]))
+        rows.append([*key, len(seeds), cell(head, seeds), " / ".join(_value(head, v) for _, v in seeds),
+                     *(cell(m, by.get(m, [])) for m in metrics[1:])])
+    lines += [f"Sorted by the mean of {_label(head)}; mean +- s.d. over seeds (n of them); `-`: not measured "
+              "for that condition.", "",
+              markdown([*factors, "n", f"{_label(head)}, mean +- s.d.", "per seed", *map(_label, metrics[1:])],
+                       rows), ""]
     return "\n".join(lines)
 
 

@@ -390,7 +390,7 @@ def test_sweep_exports_a_summary_that_report_tabulates(fake, tmp_path):
     doc = summary.export([out], "fake-sweep", tmp_path / "res" / "fake-sweep.json", title="A fake sweep")
     assert doc["kind"] == "sweep" and doc["factors"] == ["run.value"] and len(doc["samples"]) == 6
     md = report.write(tmp_path / "res", tmp_path / "results.md", tmp_path / "figs").read_text()
-    assert "## A fake sweep" in md and "**score**" in md
+    assert "## A fake sweep" in md and "score, mean +- s.d." in md
     for v in (1.0, 2.0):
         x = v + 0.1 * np.arange(3)
         assert f"| {v} " in md and f"{x.mean():.4g}" in md and " / ".join(f"{y:.4g}" for y in x) in md

@@ -162,7 +162,10 @@ class Brian2Runner:
                 eqs += "kgb : 1\ncb : 1 (shared)\n"
             if self.reward:
                 eqs += "adv : 1 (linked)\n"
-            g = b2.NeuronGroup(n[l], eqs, threshold="s > 0.5", reset="", clock=self.clock, name=PREFIX + f"h{l}")
+            eqs += "kh : 1\n"      # the homeostatic increment of the bias (0 when off)
+            # the stored bias and the increments in float32, as the engine stores and rounds them
+            g = b2.NeuronGroup(n[l], eqs, threshold="s > 0.5", reset="", clock=self.clock, name=PREFIX + f"h{l}",
+                               dtype={"bb": np.float32, "kg": np.float32, "kh": np.float32})
             self.groups.append(g)
             model = "w : 1\n"
             sent = _sent(net.params, "post")
@@ -229,7 +232,7 @@ class Brian2Runner:
         for l in range(1, p.n_layers + 1):
             code = f"c = c*(1 - gamma)\nkg = eta/c*{g}\nbb += kg\n"
             if p.homeostasis == "rate" and l < p.n_layers:   # the bias drifts towards the target rate
-                code += f"bb += {float(p.homeostasis_eta)!r}/c*({float(p.homeostasis_rate)!r} - s)\n"
+                code += f"kh = {float(p.homeostasis_eta)!r}/c*({float(p.homeostasis_rate)!r} - s)\nbb += kh\n"
             if self.plastic_partner[l]:    # Brian2 wants the scalar (shared) writes first
                 code = "cb = cb*(1 - gamma)\n" + code + f"kgb = eta/cb*{g}\n"
             self._sched(self.groups[l].run_regularly(code, clock=self.clock, name=PREFIX + f"h{l}_plasticity"), True)
