@@ -111,7 +111,12 @@ def seeds_section(doc: dict, figure: Path, figure_link: str) -> str:
         lines.append(f"- **Wall time per seed:** {', '.join(_minutes(w) for w in wall)} (training and testing; "
                      "threads as in the table; epochs that shared the cores with other work took longer, the "
                      "median epoch says what a quiet one takes).")
-    lines += ["", per_epoch_table(doc), "", f"![test error against epoch]({figure_link})", ""]
+    lines += ["", per_epoch_table(doc), "",
+              "Per epoch, means over the seeds that reached it, measured after the epoch on the first "
+              "`run.probe_images` test images with plasticity off: the share of "
+              "unit-image pairs whose sigma'(V) stays below 0.01 (saturated units barely learn), the angle "
+              "of each hidden layer's teaching signal to backprop's, and of each feedback matrix to W^T "
+              "(docs/rules.md).", "", f"![test error against epoch]({figure_link})", ""]
     plot_curves(doc, figure)
     return "\n".join(lines)
 
@@ -151,25 +156,37 @@ def fit_lines(doc: dict) -> list:
 
 
 def _by_epoch(doc: dict) -> list:
-    """[(epoch, eta, [test errors of the seeds that reached it], [share saturated, layer by layer])]."""
+    """[(epoch, eta, [test errors of the seeds that reached it], [their epoch records])]."""
     top = max(r["epochs_done"] for r in doc["runs"])
     out = []
     for e in range(1, top + 1):
         rows = [r["epochs"][e - 1] for r in doc["runs"] if r["epochs_done"] >= e]
-        out.append((e, rows[0]["eta"], [x["test_error"] for x in rows], [x.get("saturated") for x in rows]))
+        out.append((e, rows[0]["eta"], [x["test_error"] for x in rows], rows))
     return out
+
+
+def _layer_means(records: list, key: str, scale: float, digits: int) -> str:
+    """``a / b / c``: the mean over seeds of a per-layer list (``-`` where none has one)."""
+    lists = [r[key] for r in records if r.get(key)]
+    if not lists:
+        return ""
+    cols = []
+    for vals in zip(*lists):
+        vals = [v for v in vals if v is not None]
+        cols.append(f"{scale * np.mean(vals):.{digits}f}" if vals else "-")
+    return " / ".join(cols)
 
 
 def per_epoch_table(doc: dict) -> str:
     rows = []
-    for e, eta, errs, sat in _by_epoch(doc):
+    for e, eta, errs, recs in _by_epoch(doc):
         s = stats(errs)
-        shares = [x[len(x) // 2:] for x in sat if x]
-        mean_sat = " / ".join(f"{100 * v:.0f}" for v in np.mean(shares, axis=0)) if shares else ""
         rows.append([e, f"{eta:g}", len(errs), _pct(s["mean"]), _pct(s["sd"]) if s["n"] > 1 else "",
-                     _pct(min(errs)), _pct(max(errs)), mean_sat])
+                     _pct(min(errs)), _pct(max(errs)), _layer_means(recs, "saturated", 100, 0),
+                     _layer_means(recs, "delta_angles", 1, 1), _layer_means(recs, "matrix_angles", 1, 1)])
     return markdown(["epoch", "eta", "seeds", "test error %, mean", "s.d.", "min", "max",
-                     "saturated %, layers 1..L (mean)"], rows)
+                     "saturated %, layers 1..L", "teaching signal to BP (deg), hidden layers",
+                     "B to W^T (deg), hidden layers"], rows)
 
 
 def plot_curves(doc: dict, path: Path) -> None:

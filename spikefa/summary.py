@@ -41,11 +41,18 @@ def _run_summary(run_dir: Path) -> tuple:
     epochs = [{"epoch": int(row[0]), "eta": schedule.eta_at(int(row[0]), eta0, sched),
                "test_error": float(row[1]), "train_error": float(row[2]),
                "train_s": round(float(row[3]), 1), "test_s": round(float(row[4]), 1)} for row in res["epoch"]]
-    for name, key in (("saturation", "saturated"), ("alignment", "angles")):
+    L = len(cfg["network"]["sizes"]) - 1
+    # per epoch, per layer: mean Psi and the share of saturated unit-image pairs (layers
+    # 1..L), the angle of each feedback matrix to W^T and of each teaching signal to
+    # backprop's (hidden layers 1..L-1; None where the rule has none)
+    parts = {"saturation": (("psi", 1, 1 + L), ("saturated", 1 + L, 1 + 2 * L)),
+             "alignment": (("matrix_angles", 1, L), ("delta_angles", L, 2 * L - 1))}
+    for name, fields in parts.items():
         for row in res.get(name, []):
             e = int(row[0]) - 1
             if 0 <= e < len(epochs):
-                epochs[e][key] = [round(float(x), 4) for x in row[1:] if math.isfinite(x)]
+                for key, lo, hi in fields:
+                    epochs[e][key] = [round(float(x), 4) if math.isfinite(x) else None for x in row[lo:hi]]
     run = {"seed": int(cfg["run"]["seed"]), "folder": run_dir.name, "epochs_done": len(epochs),
            "wall_s": round(sum(e["train_s"] + e["test_s"] for e in epochs), 1),
            "threads": cfg["run"].get("threads"), "epochs": epochs, "evals": read_evals(run_dir)}
