@@ -114,7 +114,8 @@ def _cmd_export_summary(args) -> int:
     from . import summary
 
     out = args.out or f"docs/results/{args.name}.json"
-    doc = summary.export(args.run_dirs, args.name, out, title=args.title or "", command=args.command or "")
+    doc = summary.export(args.run_dirs, args.name, out, title=args.title or "", command=args.command or "",
+                         baseline=args.baseline or "")
     if doc["kind"] == "sweep":
         what = f"{len(doc['samples'])} samples of a sweep"
     else:
@@ -289,6 +290,8 @@ def parser() -> argparse.ArgumentParser:
     es.add_argument("--title", help="heading of its section in docs/results.md (default: the name)")
     es.add_argument("-o", "--out", help="file to write (default docs/results/NAME.json)")
     es.add_argument("--command", help="the command that made the runs, shown beside the results")
+    es.add_argument("--baseline", metavar="NAME", help="another summary to compare with, seed by seed at this "
+                    "summary's last epoch (e.g. a variant beside the defaults)")
     es.set_defaults(fn=_cmd_export_summary)
 
     rp = sub.add_parser("report", help="regenerate docs/results.md from the summaries in docs/results/",

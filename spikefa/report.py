@@ -58,7 +58,33 @@ def _minutes(s: float) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
 
 
-def seeds_section(doc: dict, figure: Path, figure_link: str) -> str:
+def baseline_lines(doc: dict, base: dict | None) -> list:
+    """This summary against its baseline, seed by seed at this one's declared epoch: the
+    paired difference, its standard error and whether it exceeds two of them."""
+    if not doc.get("baseline"):
+        return []
+    if base is None:
+        return [f"- **Beside `{doc['baseline']}`:** no such summary in the results folder."]
+    e = doc["declared_epoch"]
+    mine = {r["seed"]: r["epochs"][e - 1]["test_error"] for r in doc["runs"] if r["epochs_done"] >= e}
+    theirs = {r["seed"]: r["epochs"][e - 1]["test_error"] for r in base["runs"] if r["epochs_done"] >= e}
+    seeds = sorted(set(mine) & set(theirs))
+    if not seeds:
+        return [f"- **Beside `{base['name']}`:** no seed has reached epoch {e} in both yet."]
+    d = stats([mine[s] - theirs[s] for s in seeds])
+    pairs = ", ".join(f"seed {s}: {_pct(mine[s])} vs {_pct(theirs[s])}" for s in seeds)
+    out = f"- **Beside `{base['name']}` at epoch {e} (same seeds, this vs baseline):** {pairs} %."
+    if d["n"] >= 2:
+        se = d["sd"] / math.sqrt(d["n"])
+        verdict = ("lower by more than two standard errors" if d["mean"] < -2 * se else
+                   "higher by more than two standard errors" if d["mean"] > 2 * se else
+                   "within two standard errors")
+        out += (f" Paired difference {_pct(d['mean'])} +- {_pct(se)} % (mean +- s.e., n = {d['n']}): "
+                f"{verdict} of the baseline.")
+    return [out]
+
+
+def seeds_section(doc: dict, figure: Path, figure_link: str, base: dict | None = None) -> str:
     """The Markdown section of one summary of seeds (and its figure, written to ``figure``)."""
     declared = doc["declared_epoch"]
     ref = doc.get("reference") or {}
@@ -106,6 +132,7 @@ def seeds_section(doc: dict, figure: Path, figure_link: str) -> str:
         lines.append("- **Still running:** " + ", ".join(f"seed {r['seed']} ({r['epochs_done']} of {declared} "
                                                          "epochs)" for r in going) + "; not in the statistics.")
     lines += fit_lines(doc)
+    lines += baseline_lines(doc, base)
     if done:
         wall = [r["wall_s"] for r in done]
         lines.append(f"- **Wall time per seed:** {', '.join(_minutes(w) for w in wall)} (training and testing; "
@@ -303,7 +330,8 @@ def write(results_dir="docs/results", out="docs/results.md", figures="docs/figur
             parts.append(sweep_section(doc))
             continue
         fig = figures / f"results-{doc['name']}.png"
-        parts.append(seeds_section(doc, fig, os.path.relpath(fig, out.parent)))
+        base = next((d for d in docs if d["name"] == doc.get("baseline")), None)
+        parts.append(seeds_section(doc, fig, os.path.relpath(fig, out.parent), base))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(parts))
     return out

@@ -83,9 +83,10 @@ def export_sweep(sweep_dir: Path, name: str, title: str = "", command: str = "")
             "factors": factors, "samples": samples}
 
 
-def export(run_dirs, name: str, out, title: str = "", command: str = "") -> dict:
+def export(run_dirs, name: str, out, title: str = "", command: str = "", baseline: str = "") -> dict:
     """Write the summary of the runs in ``run_dirs`` (seeds of one configuration), or of
-    one sweep folder, to ``out``."""
+    one sweep folder, to ``out``. ``baseline`` names another summary that ``spikefa
+    report`` compares this one with, seed by seed, at this one's last epoch."""
     if not run_dirs:
         raise SpikefaError("export summary: name at least one run folder")
     if len(run_dirs) == 1 and (Path(run_dirs[0]) / "sweep.json").is_file():
@@ -113,7 +114,7 @@ def export(run_dirs, name: str, out, title: str = "", command: str = "") -> dict
     doc = {"format": FORMAT, "kind": "seeds", "name": name, "title": title or name, "command": command,
            "experiment": exp,
            "commit": meta.get("git_commit"), "version": meta.get("version"),
-           "declared_epoch": shared["run"]["epochs"],
+           "declared_epoch": shared["run"]["epochs"], "baseline": baseline or None,
            "reference": {"test_error": ref[0], "source": ref[1]} if ref else None,
            "config": shared, "runs": sorted(runs, key=lambda r: r["seed"])}
     _write(doc, out)

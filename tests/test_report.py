@@ -119,3 +119,31 @@ def test_power_law_trend_of_a_constant_rate_run(tmp_path):
     assert (tmp_path / "f.png").stat().st_size > 10_000
     doc["config"]["run"]["eta_schedule"] = [[20, 1e-4]]        # a schedule: no trend line
     assert report.fit_lines(doc) == []
+
+
+def test_a_variant_beside_its_baseline_is_a_paired_difference(tmp_path):
+    """A summary exported with --baseline is compared seed by seed at its own last epoch:
+    the paired difference, its standard error and the two-standard-error verdict."""
+    def doc(name, errs, epochs, baseline=None):
+        runs = [{"seed": s, "folder": f"s{s}", "epochs_done": epochs, "wall_s": 1.0, "threads": 2, "evals": [],
+                 "epochs": [{"epoch": e + 1, "eta": 1e-2, "test_error": err + 0.01 * (epochs - e - 1),
+                             "train_error": 0.0, "train_s": 1.0, "test_s": 0.0} for e in range(epochs)]}
+                for s, err in enumerate(errs)]
+        return {"format": "spikefa-summary/1", "kind": "seeds", "name": name, "title": name, "command": "",
+                "experiment": "lillicrap2016-spiking", "commit": "c", "version": "0", "declared_epoch": epochs,
+                "baseline": baseline, "reference": None,
+                "config": {"run": {"rule": "fa", "eta_schedule": []}, "network": {"eta": 1e-2}}, "runs": runs}
+
+    base = doc("defaults", [0.050, 0.052, 0.049, 0.051], 30)
+    # the baseline at epoch 3 is its last-epoch error + 0.27 (the synthetic curve falls 0.01 an epoch)
+    at3 = [b + 0.27 for b in (0.050, 0.052, 0.049, 0.051)]
+    better = doc("variant", [x - 0.01 for x in at3[:3]], 3, baseline="defaults")
+    line = report.baseline_lines(better, base)[0]
+    assert "seed 0: " in line and "seed 3" not in line                  # only seeds in both
+    assert "Paired difference -1.00 +- 0.00 % (mean +- s.e., n = 3): lower by more than two" in line
+    noisy = doc("variant", [at3[0] - 0.01, at3[1] + 0.012, at3[2]], 3, baseline="defaults")
+    d = np.array([-0.01, 0.012, 0.0])
+    se = d.std(ddof=1) / np.sqrt(3)
+    line = report.baseline_lines(noisy, base)[0]
+    assert f"{100 * d.mean():.2f} +- {100 * se:.2f} %" in line and "within two standard errors" in line
+    assert "no such summary" in report.baseline_lines(noisy, None)[0]
