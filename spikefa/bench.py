@@ -286,3 +286,95 @@ def run_beside(backend: str = "brian2", threads: int = 0, images: int = 40, repe
         f"{max(call_s, 0.0):.2f} s")
     return {"numba_ms": nb_ms, "other_ms": ot_ms, "numba_rates": nb_rates, "other_rates": ot_rates,
             "ratio": ratio, "build_s": build_s, "first_call_s": first_s, "call_s": call_s}
+
+
+def gpu_bytes_per_step(net, rates) -> float:
+    """Bytes one step of the CUDA kernel must move per network: the rows of the active
+    pre-synaptic units read for the drive and read and written by plasticity (written
+    every step: no pending steps), and every feedback matrix read once."""
+    n, total = net.sizes, 0.0
+    for l in range(1, len(n)):
+        total += 3 * rates[l - 1] * n[l - 1] * n[l] * 4
+        kind = net.fb_kind[l]
+        if kind == FB_MATRIX:
+            total += n[l] * n[net.fb_src[l]] * net.B.itemsize
+        elif kind != FB_NONE and l < len(n) - 1:
+            total += n[l] * n[l + 1] * 4
+    return total
+
+
+def _device_bandwidth() -> float:
+    """Device-to-device copy bandwidth in bytes/s (bytes read plus bytes written)."""
+    from numba import cuda
+
+    a = cuda.device_array(256 * 2**20, dtype=np.float32)       # 1 GiB
+    b = cuda.device_array_like(a)
+    b.copy_to_device(a)
+    cuda.synchronize()
+    best = min(_timed(lambda: (b.copy_to_device(a), cuda.synchronize())) for _ in range(5))
+    return 2 * a.nbytes / best
+
+
+def cpu_name() -> str:
+    """The CPU's model name and core count (the label of the CPU engine's figures)."""
+    import os
+    import platform
+
+    name = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name}, {os.cpu_count()} cores"
+
+
+def run_many_beside(backend: str = "cuda", ks=(1, 8, 32), threads: int = 0, images: int = 20, repeats: int = 3,
+                    rule: str = "fa", feedback_dtype: str | None = None, data_dir=None, overrides=None,
+                    out=print) -> dict:
+    """ms/step per network of a backend that advances K networks per launch, at each K of
+    ``ks``, beside the Numba engine on one network (same images, same process), and the
+    bound: bytes one step moves per network ÷ bandwidth measured on the device. Without
+    the device it prints one line saying so and returns {}."""
+    import os
+
+    why = backends.unavailable(backend)
+    if not why and os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
+        why = "NUMBA_ENABLE_CUDASIM is set: kernels would run on numba-cuda's simulator, not a GPU"
+    if why:
+        out(f"no measurement: {why}")
+        return {}
+    from numba import cuda
+    params = paper_params(feedback_dtype, overrides)
+    X, y, source = _images(images * (repeats + 1), data_dir)
+    cpu = Simulator(SpikingNetwork(params, rule, seed=0), backends.DEFAULT, threads)
+    gpu = cuda.get_current_device().name
+    gpu = gpu.decode() if isinstance(gpu, bytes) else str(gpu)
+    out(f"network {list(params.sizes)}, rule {rule}, B {cpu.net.B.dtype}, {source}, GPU {gpu}")
+    cpu.train(X[:images], y[:images])
+    cpu_ms, rates = _train_timed(cpu, X, y, images, repeats)
+    steps = images * params.steps_per_image
+    res = {"cpu_ms": float(np.median(cpu_ms)), "cpu": f"{cpu_name()}, numba threads {cpu.threads}", "gpu": gpu,
+           "k": {}}
+    out(f"numba (CPU: {res['cpu']}): {res['cpu_ms']:.3f} ms/step")
+    bw = _device_bandwidth()
+    bound = gpu_bytes_per_step(cpu.net, rates) / bw * 1e3
+    for K in ks:
+        sims = [Simulator(SpikingNetwork(params, rule, seed=s), backend) for s in range(K)]
+        t = time.perf_counter()
+        Simulator.train_many(sims, [X[:images]] * K, [y[:images]] * K)       # compile (first K) and settle
+        first = time.perf_counter() - t
+        times = []
+        for r in range(1, repeats + 1):
+            sl = slice(r * images, (r + 1) * images)
+            t = time.perf_counter()
+            Simulator.train_many(sims, [X[sl]] * K, [y[sl]] * K)
+            times.append((time.perf_counter() - t) / steps / K * 1e3)
+        ms = float(np.median(times))
+        res["k"][K] = {"ms": ms, "first_s": first, "ratio_cpu": res["cpu_ms"] / ms, "ratio_bound": ms / bound}
+        out(f"{backend} K={K:<3d}: {ms:8.4f} ms/step per network (median of {repeats} calls of {steps} steps; "
+            f"first call {first:.1f} s), {res['cpu_ms'] / ms:6.1f} x the CPU engine, {ms / bound:5.2f} x the bound")
+    res.update(bound_ms=bound, bandwidth=bw)
+    out(f"bound: {gpu_bytes_per_step(cpu.net, rates) / 1e6:.1f} MB per step per network at {bw / 1e9:.0f} GB/s "
+        f"(device copy bandwidth) = {bound:.4f} ms/step per network")
+    return res

@@ -90,6 +90,8 @@ def _cmd_bench(args) -> int:
     elif args.checkpoint:
         raise SpikefaError(f"--checkpoint: only the Numba benchmark starts from a trained state; "
                            f"leave out --backend {args.backend}")
+    elif backends.runs_many(args.backend):
+        bench.run_many_beside(args.backend, repeats=args.repeats or 3, **common)
     else:
         bench.run_beside(args.backend, repeats=args.repeats or 3, **common)
     return 0

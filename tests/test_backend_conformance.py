@@ -2,7 +2,8 @@
 shapes, firing rates, determinism, bad input, checkpoints (exact within a backend) and
 agreement with the Numba engine. A new backend is one module, one registration and this
 suite. Brian2 runs here where it is installed (its venv; ``-m brian2``), with its numpy
-target (no compiler) and its own random draws.
+target (no compiler) and its own random draws. The cuda cases skip without a GPU;
+``tests/test_cuda_backend.py`` runs them on numba-cuda's simulator in a subprocess.
 
 Network: the twin tests' 30-40-30-20 network, 2 classes, 40 random images of 5 steps.
 """
@@ -27,8 +28,9 @@ def backend_params():
 
 
 def sim_for(name, net):
-    if backends.info(name).requires:
-        pytest.importorskip(backends.info(name).requires)
+    reason = backends.unavailable(name)    # optional package missing, or its hardware (cuda: a GPU)
+    if reason:
+        pytest.skip(reason)
     return Simulator(net, name, threads=1, options=OPTIONS.get(name))
 
 

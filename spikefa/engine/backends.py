@@ -11,6 +11,7 @@ conformance suite (``tests/test_backend_conformance.py``).
 """
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -92,6 +93,22 @@ def run_many(impls: list, xs: list, labels: list, train: bool, counts: list, lay
         b.run(x, y, train, c, s)
 
 
+def unavailable(name: str) -> str:
+    """Why backend ``name`` cannot run in this process, or "" when it can: its optional
+    package is missing, or (a module-level ``unavailable()``) its hardware is absent."""
+    entry = info(name)
+    if entry.requires and importlib.util.find_spec(entry.requires) is None:
+        return f"backend {name}: {entry.requires} is not installed"
+    check = getattr(importlib.import_module(entry.module), "unavailable", None)
+    return check() if check else ""
+
+
+def runs_many(name: str) -> bool:
+    """Whether backend ``name`` advances K networks per launch (defines ``run_many``)."""
+    entry = info(name)
+    return hasattr(getattr(importlib.import_module(entry.module), entry.cls), "run_many")
+
+
 def create(name: str, net, threads: int = 1, **options) -> Backend:
     """An instance of backend ``name`` for ``net``; an option it does not take is a
     ConfigError naming the ones it does."""
@@ -111,5 +128,8 @@ register(BackendInfo("numba", "Numba kernels: whole chunks of images in one JIT 
                      "spikefa.engine.numba_backend", "NumbaBackend"))
 register(BackendInfo("numpy", "the NumPy specification, one Python call per step: slow, for checking",
                      "spikefa.engine.numpy_backend", "NumpyBackend"))
+register(BackendInfo("cuda", "CUDA kernels (numba-cuda): whole chunks in one launch, K networks at once "
+                     "(optional extra: pip install -e '.[cuda]')",
+                     "spikefa.engine.cuda_backend", "CudaBackend", requires="numba_cuda"))
 register(BackendInfo("brian2", "the network as Brian2 objects (optional extra: pip install -e '.[brian2]')",
                      "spikefa.brian2_backend.runner", "Brian2Runner", requires="brian2"))
