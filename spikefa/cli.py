@@ -169,11 +169,16 @@ def _cmd_sweep(args) -> int:
     from .sweep import plan, run_sweep
 
     grid = {"sets": list(args.set or []), "seeds": args.seeds, "first_seed": args.first_seed,
-            "config_path": args.config, "smoke": args.smoke}
+            "config_path": args.config, "smoke": args.smoke, "backend": args.backend}
     if args.dry_run:
+        from .sweep.runner import packs
+
         pl = plan(args.experiment, **grid)
         axes = ", ".join(f"{a.name} ({len(a.labels)})" for a in pl.axes) or "none"
-        print(f"{args.experiment}: {len(pl.points)} points; axes: {axes}")
+        packed = sum(packs(pl, p) for p in pl.points)
+        print(f"{args.experiment}: {len(pl.points)} points; axes: {axes}"
+              + (f"; {packed} train together in one process (backend runs many networks per launch)"
+                 if packed > 1 else ""))
         for p in pl.points:
             print(f"  {p.name}")
         return 0
@@ -355,6 +360,9 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--overwrite", action="store_true", help="replace a sweep already in --out")
     sw.add_argument("--metric", action="append", metavar="NAME",
                     help="metric to summarise and test (repeatable; default: the experiment's headline metrics)")
+    sw.add_argument("--backend", choices=backends.names(),
+                    help="run.backend of every point; with cuda the points train together in one process, "
+                         "K networks per launch (docs/gpu.md)")
     sw.add_argument("--dry-run", action="store_true", help="list the points and stop")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.set_defaults(fn=_cmd_sweep)

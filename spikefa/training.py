@@ -5,10 +5,16 @@ evaluation, the alignment and saturation probes, checkpoints and ``--resume`` (b
 bit), the result rows of ``results.h5`` and the progress bar. An experiment supplies its
 configuration checks and how to build the network (``lillicrap2016-spiking``:
 :mod:`spikefa.experiments.lillicrap2016_spiking`). See docs/reliability.md.
+
+:meth:`Trainer.steps` is the run as a generator of its training chunks; :meth:`Trainer.run`
+trains each with ``Simulator.train``, and :func:`run_lockstep` trains the chunks of K runs
+together with ``Simulator.train_many`` (a packed sweep, docs/sweeps.md).
 """
 
+import contextlib
 import sys
 import time
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -103,6 +109,15 @@ def plan_line(name: str, cfg: dict, net, sim, n_train: int) -> str:
             f"B {net.B.dtype}, seed {r['seed']}, backend {r['backend']}, {threads}")
 
 
+class Chunk(NamedTuple):
+    """One training call of a run (:meth:`Trainer.steps`): images (n, n_0) in [0, 1],
+    labels (n,), and the recorder's capture of these images (None when not recording)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    capture: object = None
+
+
 def _kept(state: dict, t: int, ckpt) -> str:
     where = (f"end of epoch {state['epoch']}" if state["pos"] == 0
              else f"epoch {state['epoch'] + 1}, image {state['pos']}")
@@ -164,11 +179,16 @@ class Trainer:
             schedule.check_unchanged_before(self.state["epoch"] + (self.state["pos"] > 0), net.params.eta,
                                             old["run"].get("eta_schedule", []), r["eta_schedule"], out)
         self.last_good = _kept(self.state, net.t, self.ckpt) if resume else "no checkpoint was written yet"
+        self.data_cache = None      # {(dataset, split, data_dir): (images, labels)} shared by run_lockstep
 
     def _load_data(self) -> tuple:
         r, net = self.cfg["run"], self.net
-        X, y = data.load(r["dataset"], "train", data_dir=r["data_dir"] or None)
-        Xt, yt = data.load(r["dataset"], "test", data_dir=r["data_dir"] or None)
+        cache = self.data_cache if self.data_cache is not None else {}
+        for split in ("train", "test"):     # K trainers of one process (run_lockstep) share one copy
+            key = (r["dataset"], split, r["data_dir"])
+            if key not in cache:
+                cache[key] = data.load(r["dataset"], split, data_dir=r["data_dir"] or None)
+        (X, y), (Xt, yt) = cache[(r["dataset"], "train", r["data_dir"])], cache[(r["dataset"], "test", r["data_dir"])]
         self.exp.check_run(r, len(X), len(Xt))
         if net.sizes[0] != X.shape[1]:
             raise ConfigError(f"network.sizes: the input layer has {net.sizes[0]} units but {r['dataset']} images "
@@ -199,6 +219,26 @@ class Trainer:
 
     def run(self) -> dict:
         """Train every epoch not yet done, testing after each; return the final figures."""
+        steps = self.steps()
+        try:
+            chunk = next(steps)
+            while True:
+                try:
+                    done = self.sim.train(chunk.images, chunk.labels, capture=chunk.capture)
+                except NumericalError as e:
+                    chunk = steps.throw(e)
+                    continue
+                chunk = steps.send(done)
+        except StopIteration as stop:
+            return stop.value
+
+    def steps(self):
+        """The run as a generator: it yields each training chunk (a :class:`Chunk`), is sent
+        back what ``Simulator.train`` returns for it (or thrown its ``NumericalError``), and
+        returns :meth:`run`'s figures. Everything between chunks (held-out evaluation,
+        probes, checkpoints, tests, result rows) happens inside it, so :func:`run_lockstep`
+        can train the chunks of K runs in one ``Simulator.train_many`` call and leave the rest
+        to each run."""
         cfg, r, net, sim, state = self.cfg, self.cfg["run"], self.net, self.sim, self.state
         X, y, Xt, yt = self._load_data()
         res = ResultsWriter(self.res_path, self.name, cfg, self.seeds, mode="a" if self.resume else "w",
@@ -245,7 +285,7 @@ class Trainer:
                 cap = rec.capture(net.t, ep * n + pos, X[idx], y[idx], idx) if rec else None
                 t0 = time.perf_counter()
                 try:
-                    counts, spikes = sim.train(X[idx], y[idx], capture=cap)
+                    counts, spikes = yield Chunk(X[idx], y[idx], cap)
                 except NumericalError as e:
                     bar.close()
                     try:
@@ -300,3 +340,81 @@ class Trainer:
         if rec:
             rec.close()
         return {"test_error": final, "epochs": r["epochs"], "out": str(self.out), "steps": net.t}
+
+
+def run_lockstep(trainers: list, context=None, finished=None) -> list:
+    """Run K trainers together: their training chunks advance side by side, one
+    ``Simulator.train_many`` call per round (one launch for a backend that runs many), and
+    everything else (evaluation, probes, checkpoints, tests, results) is each run's own
+    code in :meth:`Trainer.steps`. Each run gives exactly what its :meth:`Trainer.run` gives.
+
+    The runs are first put into launch groups (:meth:`Simulator.launch_groups`: what one
+    launch must share, split into parts that fit the device; a ConfigError when not even
+    one network fits), run one group after another. A chunk the recorder captures is
+    trained alone. A run that raises (a ``NumericalError`` is reported as ``Trainer.run``
+    reports it) stops alone; the others go on. The trainers share one copy of the data.
+
+    Parameters
+    ----------
+    trainers : list of Trainer
+    context : callable, optional
+        ``context(k)`` returns a context manager entered around every piece of run k's work
+        (a sweep sends each run's prints and progress bar to that point's own files).
+    finished : callable, optional
+        ``finished(k, outcome)`` is called as run k ends, with its figures or its exception.
+
+    Returns
+    -------
+    list
+        Per trainer, :meth:`Trainer.run`'s figures (dict) or the exception that stopped it.
+    """
+    from .engine.simulator import Simulator
+
+    context = context or (lambda k: contextlib.nullcontext())
+    outcome = [None] * len(trainers)
+    if not trainers:
+        return outcome
+    shared = {}
+    for t in trainers:
+        t.data_cache = shared
+    n_img = max(min(t.cfg["run"]["chunk"], t.cfg["run"]["train_images"]) for t in trainers)
+    for group in Simulator.launch_groups([t.sim for t in trainers], n_img):
+        gens, pending = {k: trainers[k].steps() for k in group}, {}
+
+        def advance(k, step, value):
+            try:
+                with context(k):
+                    pending[k] = step(value)
+            except StopIteration as stop:
+                outcome[k] = stop.value
+            except Exception as e:  # noqa: BLE001 - one run's failure stops that run only
+                outcome[k] = e
+            if k not in pending and finished:
+                finished(k, outcome[k])
+
+        for k in group:
+            advance(k, gens[k].send, None)
+        while pending:
+            chunks, pending = pending, {}
+            together = [k for k in chunks if chunks[k].capture is None]
+            got = {}
+            if together:
+                try:
+                    got.update(zip(together, Simulator.train_many([trainers[k].sim for k in together],
+                                                                   [chunks[k].images for k in together],
+                                                                   [chunks[k].labels for k in together])))
+                except Exception as e:  # noqa: BLE001 - a failed launch stops every run in it
+                    got.update((k, e) for k in together)
+            for k in chunks:
+                if k not in got:      # recorded: one network per call
+                    c = chunks[k]
+                    try:
+                        got[k] = trainers[k].sim.train(c.images, c.labels, capture=c.capture)
+                    except Exception as e:  # noqa: BLE001
+                        got[k] = e
+            for k in chunks:
+                if isinstance(got[k], BaseException):
+                    advance(k, gens[k].throw, got[k])
+                else:
+                    advance(k, gens[k].send, got[k])
+    return outcome

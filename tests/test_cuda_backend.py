@@ -63,6 +63,27 @@ def test_memory_check_says_how_many_fit():
         check_memory(4, 2**30, free=3 * 2**30)
 
 
+def test_a_packed_sweep_splits_what_does_not_fit(monkeypatch):
+    """A pack of K networks is split into launches that fit the free memory (10 % kept);
+    when not even one fits, a one-line error names run.chunk (no numba-cuda needed)."""
+    from types import SimpleNamespace
+
+    from spikefa.engine import cuda_backend
+    from spikefa.engine.cuda_backend import CudaBackend
+
+    impls = [SimpleNamespace(net=make_net("fa", seed=s)) for s in range(5)]
+    each = cuda_backend.per_network_bytes(impls[0].net, 100)
+    monkeypatch.setattr(cuda_backend, "free_memory", lambda: int(3.5 * each / 0.9))
+    assert CudaBackend.fit_many(impls, 100) == 3
+    assert CudaBackend.fit_many(impls[:2], 100) == 2
+    monkeypatch.setattr(cuda_backend, "free_memory", lambda: each // 2)
+    with pytest.raises(ConfigError, match=r"^backend cuda: one network of sizes \[.*\] needs .* GiB of device memory "
+                                          r"with chunks of 100 images and .* is free: 0 fit; lower run.chunk"):
+        CudaBackend.fit_many(impls, 100)
+    monkeypatch.setattr(cuda_backend, "free_memory", lambda: None)      # the simulator: unknown, all of them
+    assert CudaBackend.fit_many(impls, 100) == 5
+
+
 @needs_cuda
 def test_memory_check_runs_before_anything_moves(monkeypatch):
     from spikefa.engine import cuda_backend
@@ -198,6 +219,43 @@ def test_k_networks_must_share_the_rule():
     sims = [cuda_sim(make_net("fa")), cuda_sim(make_net("bp"))]
     with pytest.raises(ConfigError, match="^backend cuda: K networks in one launch must share rule"):
         Simulator.train_many(sims, [x, x], [y, y])
+
+
+@needs_cuda
+def test_packed_sweep_equals_points_run_alone(tmp_path, monkeypatch):
+    """``spikefa sweep --backend cuda``: 2 seeds x 2 eta values train in one pack, K = 4
+    networks per launch, and each point ends exactly as the same point run alone
+    (``spikefa run --backend cuda``): final state, result rows, test error."""
+    import json
+
+    from clihelp import mnist_dir
+    from spikefa.engine.cuda_backend import CudaBackend
+    from spikefa.experiments import lillicrap2016_spiking as exp
+    from spikefa.sweep import plan, run_sweep
+    from test_sweep_packing import InlineExecutor, assert_same_point
+
+    sets = ["network.sizes=[784,12,10]", "run.train_images=4", "run.test_images=3", "run.chunk=2",
+            "run.checkpoint_every=2", "run.eval_every=0", "run.probe_images=2", "run.epochs=1",
+            "run.eta_schedule=[]", f"run.data_dir={json.dumps(mnist_dir())}", "network.eta=0.01,0.03"]
+    pl = plan(exp.NAME, sets, seeds=2, backend="cuda")
+    for p in pl.points:
+        exp.run(p.config, tmp_path / "alone" / p.name, progress=False)
+    launches = []
+    run_many = CudaBackend.run_many.__func__
+
+    def counted(cls, impls, *args, **kw):
+        launches.append(len(impls))
+        return run_many(cls, impls, *args, **kw)
+
+    monkeypatch.setattr(CudaBackend, "run_many", classmethod(counted))
+    monkeypatch.setenv("TQDM_MININTERVAL", "2")
+    ex = InlineExecutor()
+    res = run_sweep(exp.NAME, sets, seeds=2, out=tmp_path / "packed", progress=False, executor=ex, backend="cuda")
+    assert sorted(res.ran) == sorted(p.name for p in pl.points) and not res.failed
+    assert len(ex.tasks) == 1 and launches.count(4) == 2        # two chunks of 2 images, 4 networks each
+    for p in pl.points:
+        assert_same_point(tmp_path / "packed" / "points" / p.name, tmp_path / "alone" / p.name,
+                          series=("epoch", "alignment", "saturation"), samples=False)
 
 
 def test_bad_block_is_a_clear_error():

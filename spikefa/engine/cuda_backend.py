@@ -100,6 +100,30 @@ class CudaBackend:
         type(self).run_many([self], [x], [labels], train, [counts], [layer_spikes], capture)
 
     @classmethod
+    def launch_key(cls, impl) -> tuple:
+        """What the networks of one launch share (:func:`_check_same` checks the same
+        fields), so a packed sweep groups its points by it."""
+        net, p = impl.net, impl.net.params
+        return (*(getattr(p, f) for f in LAUNCH_SHARED), net.rule_name, str(net.B.dtype), int(net.B.size),
+                bool(net.masked), impl.block)
+
+    @classmethod
+    def fit_many(cls, impls, n_img: int) -> int:
+        """How many of these networks (one shape) fit on the device at once with chunks of
+        ``n_img`` images (all of them where free memory cannot be known: the simulator); a
+        ConfigError, as :func:`check_memory`'s, when not even one fits."""
+        free = free_memory()
+        if free is None:
+            return len(impls)
+        each = per_network_bytes(impls[0].net, n_img)
+        fit = int(free * 0.9) // each
+        if fit < 1:
+            raise ConfigError(f"backend cuda: one network of sizes {list(impls[0].net.params.sizes)} needs "
+                              f"{each / 2**30:.2f} GiB of device memory with chunks of {n_img} images and "
+                              f"{free / 2**30:.2f} GiB is free: 0 fit; lower run.chunk or free the GPU")
+        return min(fit, len(impls))
+
+    @classmethod
     def run_many(cls, impls, xs, labels, train, counts, layer_spikes, capture=None) -> None:
         """Advance K networks (one block each) in one launch; see ``Backend.run``.
 
@@ -199,11 +223,15 @@ def _hyper(net) -> list:
     return [p.tau, p.eta, p.gamma, p.homeostasis_eta, p.homeostasis_rate, net.reward_rate]
 
 
+# parameters the K networks of one launch share (the kernel takes them once)
+LAUNCH_SHARED = ("sizes", "steps_per_image", "test_steps", "phi", "delay", "feedback_gate", "homeostasis",
+                 "n_classes")
+
+
 def _check_same(a, b, flags) -> None:
     """K networks in one launch share what the kernel takes once; a ConfigError names the field."""
     pa, pb = a.params, b.params
-    for name in ("sizes", "steps_per_image", "test_steps", "phi", "delay", "feedback_gate", "homeostasis",
-                 "n_classes"):
+    for name in LAUNCH_SHARED:
         if getattr(pa, name) != getattr(pb, name):
             raise ConfigError(f"backend cuda: K networks in one launch must share {name}; got "
                               f"{getattr(pa, name)!r} and {getattr(pb, name)!r}")

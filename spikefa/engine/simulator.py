@@ -120,6 +120,32 @@ class Simulator:
                 out.append(e)
         return out
 
+    def launch_key(self) -> tuple:
+        """What simulators must share to advance in one :meth:`train_many` launch: the
+        backend's ``launch_key(impl)`` classmethod where it has one (the CUDA backend: shapes,
+        rule, B dtype and switches), else the backend and the network's sizes."""
+        cls = type(self.impl)
+        own = cls.launch_key(self.impl) if hasattr(cls, "launch_key") else ()
+        return (self.backend, tuple(int(n) for n in self.net.sizes), *own)
+
+    @staticmethod
+    def launch_groups(sims: list, n_images: int) -> list:
+        """Indices of ``sims`` in groups that can each advance together through
+        :meth:`train_many` on chunks of at most ``n_images`` images: same
+        :meth:`launch_key`, and no more networks than the backend's ``fit_many(impls,
+        n_images)`` says fit on its device at once (a larger group is split, in order; that
+        classmethod raises a ConfigError saying so when not even one fits)."""
+        keys = {}
+        for i, s in enumerate(sims):
+            keys.setdefault(s.launch_key(), []).append(i)
+        groups = []
+        for idx in keys.values():
+            cls = type(sims[idx[0]].impl)
+            fit = cls.fit_many([sims[i].impl for i in idx], n_images) if hasattr(cls, "fit_many") else len(idx)
+            fit = max(1, min(int(fit), len(idx)))
+            groups += [idx[i:i + fit] for i in range(0, len(idx), fit)]
+        return groups
+
     def _checked(self, images, labels) -> tuple:
         """Input probabilities and labels as every backend expects them; a ConfigError
         names what is wrong before anything runs."""

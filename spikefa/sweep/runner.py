@@ -26,6 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .. import __version__, experiments, fsutil
+from ..engine import backends
 from ..errors import ConfigError, SpikefaError
 from . import adapters, grid, table
 from .adapters import Sample
@@ -64,12 +65,15 @@ class SweepResult:
 
 
 def plan(experiment: str, sets=(), seeds: int | None = None, first_seed: int = 0, config_path=None,
-         smoke: bool = False, threads_one: bool = True) -> Plan:
+         smoke: bool = False, threads_one: bool = True, backend: str | None = None) -> Plan:
     """Check every setting and expand the grid; nothing is run or written.
 
+    ``backend`` (``--backend``) sets ``run.backend`` of every point.
+
     Raises ConfigError for an unknown experiment or field, a wrong type, an empty value
-    list, ``seeds < 1``, a seed field set beside ``--seeds``, or a point whose
-    configuration fails the experiment's checks.
+    list, ``seeds < 1``, a seed field set beside ``--seeds``, an unknown backend or one given
+    to an experiment without ``run.backend`` or beside ``--set run.backend``, or a point
+    whose configuration fails the experiment's checks.
     """
     exp = experiments.get(experiment)
     defaults = exp.defaults()
@@ -79,6 +83,13 @@ def plan(experiment: str, sets=(), seeds: int | None = None, first_seed: int = 0
     if threads_one and "threads" in defaults.get("run", {}):
         base.append("run.threads=1")   # one core per point; --set run.threads=N overrides
     fixed, axes = grid.parse_sets(defaults, sets, adapters.aliases(experiment))
+    if backend is not None:
+        backends.info(backend, "--backend")
+        if "backend" not in defaults.get("run", {}):
+            raise ConfigError(f"--backend: experiment {experiment} has no run.backend field (it runs on the CPU only)")
+        if "run.backend" in {item.split("=", 1)[0] for item in fixed} | {a.key for a in axes}:
+            raise ConfigError("--backend sets run.backend itself: leave it out of --set")
+        fixed.append(f"run.backend={backend}")
     if seeds is not None:
         seed_fields = adapters.seed_fields(experiment, defaults)
         clash = sorted(seed_fields & {item.split("=", 1)[0] for item in fixed} | seed_fields & {a.key for a in axes})
@@ -92,6 +103,23 @@ def plan(experiment: str, sets=(), seeds: int | None = None, first_seed: int = 0
         except ConfigError as e:
             raise ConfigError(f"point {p.name}: {e}" if len(points) > 1 else str(e)) from None
     return Plan(experiment, exp, axes, base + fixed, points, seeds, first_seed)
+
+
+def packs(pl: Plan, p) -> bool:
+    """Whether point ``p`` trains in a pack: the one place that decides. It does when its
+    backend (``run.backend``) advances many networks per launch (defines ``run_many``,
+    :func:`spikefa.engine.backends.runs_many`) and its experiment trains through
+    :class:`spikefa.training.Trainer` (has ``build`` and ``check_run``). The sweep then sends
+    every such point waiting to run to one worker process (:func:`.worker.run_pack`), where
+    :func:`spikefa.training.run_lockstep` groups them by what one launch shares."""
+    name = p.config.get("run", {}).get("backend")
+    if not (isinstance(name, str) and name in backends.names() and callable(getattr(pl.module, "build", None))
+            and callable(getattr(pl.module, "check_run", None))):
+        return False
+    try:
+        return backends.runs_many(name)
+    except ImportError:         # an optional backend whose package is missing runs no pack
+        return False
 
 
 def _write_json(path: Path, obj) -> None:
@@ -156,7 +184,7 @@ def _make_executor(workers, scheduler):
 def run_sweep(experiment: str, sets=(), seeds: int | None = None, first_seed: int = 0, config_path=None,
               smoke: bool = False, out=None, workers: int | None = None, scheduler: str | None = None,
               gather: bool = False, retries: int = 1, resume: bool = False, overwrite: bool = False,
-              progress: bool = True, metrics=None, executor=None) -> SweepResult:
+              progress: bool = True, metrics=None, executor=None, backend: str | None = None) -> SweepResult:
     """Run every point of a sweep and write its table; see the module docstring for the files.
 
     Parameters
@@ -185,12 +213,20 @@ def run_sweep(experiment: str, sets=(), seeds: int | None = None, first_seed: in
         Metrics the summary shows and tests (default: the experiment's headline metrics).
     executor : optional
         An object with the executor interface (tests); overrides ``workers``/``scheduler``.
+    backend : str, optional
+        ``run.backend`` of every point (``--backend``). Points whose backend runs many
+        networks per launch (cuda) train together in one process (:func:`packs`).
     """
     if retries < 0:
         raise ConfigError(f"--retries must be >= 0, got {retries}")
     if gather and not scheduler and executor is None:
         raise ConfigError("--gather only applies with --scheduler (local workers write into the sweep folder)")
-    pl = plan(experiment, sets, seeds, first_seed, config_path, smoke)
+    pl = plan(experiment, sets, seeds, first_seed, config_path, smoke, backend=backend)
+    if not scheduler and executor is None:    # points run here: a backend that cannot is one error, not N
+        for name in sorted({str(p.config.get("run", {}).get("backend")) for p in pl.points} & set(backends.names())):
+            why = backends.unavailable(name)
+            if why:
+                raise ConfigError(why)
     out = Path(out or Path("results") / "sweeps" / experiment).absolute()
     finished, info = _prepare(out, pl, resume, overwrite)
     ex = executor or _make_executor(workers, scheduler)    # reaches the scheduler before writing anything
@@ -227,53 +263,66 @@ def run_sweep(experiment: str, sets=(), seeds: int | None = None, first_seed: in
 
     def show():
         retrying = sum(1 for p in todo if errors[p.name])
-        where = [f"{p.name} {pr}" for p in inflight.values() if (pr := point_progress(out / "points" / p.name))]
-        text = (f"done {len(res.ran) + len(res.skipped)}, running {len(inflight)}, failed {len(res.failed)}"
+        running = [p for pack in inflight.values() for p in pack]
+        where = [f"{p.name} {pr}" for p in running if (pr := point_progress(out / "points" / p.name))]
+        text = (f"done {len(res.ran) + len(res.skipped)}, running {len(running)}, failed {len(res.failed)}"
                 + (f", retrying {retrying}" if retrying else "") + (f" ({'; '.join(where)})" if where else ""))
         if text != shown[0]:        # redraw only on a change; the bar's own clock does the rest
             bar.set_postfix_str(text)
             shown[0] = text
 
+    def finish(p, reply):
+        folder = out / "points" / p.name
+        for rel, blob in reply.pop("files", {}).items():
+            dest = folder / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fsutil.atomic_write(dest, lambda tmp, blob=blob: tmp.write_bytes(blob), "gathered file")
+        info[p.name] = {k: reply.get(k) for k in ("seconds", "host", "pid")}
+        if reply["ok"]:
+            samples[p.name] = [Sample.from_json(s) for s in reply["samples"]]
+            res.ran.append(p.name)
+            mark(p, "done", samples=reply["samples"], result=reply.get("result"), **info[p.name],
+                 finished=datetime.datetime.now().isoformat(timespec="seconds"))
+            show()
+            bar.update(1)
+            return
+        errors[p.name].append(reply["error"])
+        if res.attempts[p.name] <= retries:
+            todo.appendleft(p)
+            mark(p, "retrying", **info[p.name])
+        else:
+            res.failed.append((p.name, res.attempts[p.name], reply["error"]))
+            mark(p, "failed", **info[p.name])
+            show()
+            bar.update(1)
+            bar.write(f"point {p.name} failed after {res.attempts[p.name]} attempt(s): {reply['error']}")
+
     try:
         while todo or inflight:
             while todo and len(inflight) < ex.capacity():
                 p = todo.popleft()
-                res.attempts[p.name] = res.attempts.get(p.name, 0) + 1
-                mark(p, "running")
-                task = {"experiment": experiment, "module": pl.module.__name__, "config": p.config,
-                        "out": str(out / "points" / p.name), "gather": bool(gather)}
-                inflight[ex.submit(task)] = p
+                pack = [p, *(q for q in todo if packs(pl, q))] if packs(pl, p) else [p]
+                for q in pack[1:]:
+                    todo.remove(q)
+                for q in pack:
+                    res.attempts[q.name] = res.attempts.get(q.name, 0) + 1
+                    mark(q, "running")
+                task = {"experiment": experiment, "module": pl.module.__name__, "gather": bool(gather)}
+                if len(pack) > 1:
+                    task["points"] = [{"name": q.name, "config": q.config, "out": str(out / "points" / q.name)}
+                                      for q in pack]
+                else:
+                    task.update(config=p.config, out=str(out / "points" / p.name))
+                inflight[ex.submit(task)] = pack
             show()
             for fut in ex.wait(set(inflight), timeout=0.5):
-                p = inflight.pop(fut)
+                pack = inflight.pop(fut)
                 try:
                     reply = ex.result(fut)
                 except SpikefaError as e:
                     reply = {"ok": False, "error": str(e)}
-                folder = out / "points" / p.name
-                for rel, blob in reply.pop("files", {}).items():
-                    dest = folder / rel
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    fsutil.atomic_write(dest, lambda tmp, blob=blob: tmp.write_bytes(blob), "gathered file")
-                info[p.name] = {k: reply.get(k) for k in ("seconds", "host", "pid")}
-                if reply["ok"]:
-                    samples[p.name] = [Sample.from_json(s) for s in reply["samples"]]
-                    res.ran.append(p.name)
-                    mark(p, "done", samples=reply["samples"], result=reply.get("result"), **info[p.name],
-                         finished=datetime.datetime.now().isoformat(timespec="seconds"))
-                    show()
-                    bar.update(1)
-                    continue
-                errors[p.name].append(reply["error"])
-                if res.attempts[p.name] <= retries:
-                    todo.appendleft(p)
-                    mark(p, "retrying", **info[p.name])
-                else:
-                    res.failed.append((p.name, res.attempts[p.name], reply["error"]))
-                    mark(p, "failed", **info[p.name])
-                    show()
-                    bar.update(1)
-                    bar.write(f"point {p.name} failed after {res.attempts[p.name]} attempt(s): {reply['error']}")
+                for p in pack:     # a pack's replies, one per point; a pack that died fails each of its points
+                    finish(p, dict(reply["points"][p.name]) if "points" in reply else dict(reply))
             show()
     except KeyboardInterrupt:
         ex.close(cancel=True)

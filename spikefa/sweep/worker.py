@@ -66,6 +66,8 @@ def run_point(task: dict) -> dict:
         experiment's ``run`` returned, as strings); on failure ``error`` and ``traceback``;
         with ``gather`` also ``files`` ({relative path: bytes}).
     """
+    if "points" in task:
+        return run_pack(task)
     t0 = time.perf_counter()
     info = {"host": socket.gethostname(), "pid": os.getpid()}
     out = Path(tempfile.mkdtemp(prefix="spikefa-point-")) if task.get("gather") else Path(task["out"])
@@ -88,18 +90,99 @@ def run_point(task: dict) -> dict:
     except Exception as e:  # noqa: BLE001 - every failure of a point is reported, none is lost
         reply = {"ok": False, "error": error_line(e), "traceback": traceback.format_exc()}
         log.write(reply["traceback"])
+    reply.update(info, seconds=time.perf_counter() - t0)
+    return _finish(reply, out, log, task.get("gather"))
+
+
+def _finish(reply: dict, out: Path, log, gather) -> dict:
+    """Append the attempt to the point's ``log.txt``; with ``gather`` pack its files into the reply."""
     try:   # every attempt appends: the log keeps the tracebacks of earlier ones
         with open(out / "log.txt", "a") as f:
-            f.write(f"--- attempt on {info['host']} (pid {info['pid']}) at {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+            f.write(f"--- attempt on {reply['host']} (pid {reply['pid']}) at {time.strftime('%Y-%m-%d %H:%M:%S')}: "
                     f"{'ok' if reply['ok'] else 'failed'}\n{log.getvalue()}")
     except OSError:
         pass
-    reply.update(info, seconds=time.perf_counter() - t0)
-    if task.get("gather"):
+    if gather:
         reply["files"] = {str(f.relative_to(out)): f.read_bytes() for f in sorted(out.rglob("*"))
                           if f.is_file() and f.name not in NOT_GATHERED}
         shutil.rmtree(out, ignore_errors=True)
     return reply
+
+
+def run_pack(task: dict) -> dict:
+    """Run the points of a pack in this one process, their networks advancing together
+    (:func:`spikefa.training.run_lockstep`: K networks per launch of a backend that runs
+    many); each point gets its folder, ``log.txt``, ``progress.txt`` and reply exactly as
+    :func:`run_point` gives them, and one point's failure (a NaN) leaves the others running.
+
+    Parameters
+    ----------
+    task : dict
+        ``experiment``, ``module``, ``gather`` as for :func:`run_point`, and ``points``: a list
+        of ``{"name", "config", "out"}``.
+
+    Returns
+    -------
+    dict
+        ``ok: True`` and ``points``: ``{name: reply}``, each as :func:`run_point`'s (its
+        ``seconds`` counted from the start of the pack to the end of that point).
+    """
+    from ..results import read_results
+    from ..training import Trainer, run_lockstep
+    from .adapters import samples
+
+    t0 = time.perf_counter()
+    info = {"host": socket.gethostname(), "pid": os.getpid()}
+    pts = task["points"]
+    outs = [Path(tempfile.mkdtemp(prefix="spikefa-point-")) if task.get("gather") else Path(pt["out"]) for pt in pts]
+    logs = [io.StringIO() for _ in pts]
+    replies, seconds = {}, {}
+
+    def failure(i, e):
+        tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+        logs[i].write(tb)
+        replies[i] = {"ok": False, "error": error_line(e), "traceback": tb}
+
+    os.environ["TQDM_MININTERVAL"] = PROGRESS_EVERY
+    with contextlib.ExitStack() as files:
+        bars = []
+        for out in outs:
+            out.mkdir(parents=True, exist_ok=True)
+            bars.append(files.enter_context(open(out / PROGRESS_FILE, "w")))
+
+        @contextlib.contextmanager
+        def own_files(i):      # a point's prints go to its log, its progress bar to its progress.txt
+            with contextlib.redirect_stdout(logs[i]), contextlib.redirect_stderr(bars[i]):
+                yield
+
+        trainers, index = [], []
+        for i, (pt, out) in enumerate(zip(pts, outs)):
+            try:
+                with own_files(i):
+                    # a checkpoint left by an earlier attempt or an interrupted sweep: continue from it
+                    trainers.append(Trainer(importlib.import_module(task["module"]), pt["config"], out, progress=True,
+                                            resume=(out / "checkpoint.npz").exists(), overwrite=True))
+                index.append(i)
+            except Exception as e:  # noqa: BLE001 - a point that cannot start fails alone
+                failure(i, e)
+        try:
+            outcome = run_lockstep(trainers, context=lambda k: own_files(index[k]),
+                                   finished=lambda k, _: seconds.__setitem__(index[k], time.perf_counter() - t0))
+        except Exception as e:  # noqa: BLE001 - the pack cannot start (not one network fits the device)
+            outcome = [e] * len(trainers)
+    for k, i in enumerate(index):
+        if isinstance(outcome[k], BaseException):
+            failure(i, outcome[k])
+            continue
+        try:
+            found = samples(importlib.import_module(task["module"]), read_results(outs[i] / "results.h5"))
+            replies[i] = {"ok": True, "samples": [s.to_json() for s in found],
+                          "result": {str(a): str(b) for a, b in (outcome[k] or {}).items()}}
+        except Exception as e:  # noqa: BLE001
+            failure(i, e)
+    return {"ok": True, "points": {pt["name"]: _finish({**replies[i], **info, "seconds": seconds.get(i, time.perf_counter() - t0)},
+                                                         outs[i], logs[i], task.get("gather"))
+                                   for i, pt in enumerate(pts)}}
 
 
 def point_progress(folder) -> str | None:
