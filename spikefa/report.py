@@ -167,7 +167,9 @@ def reasons(doc: dict, done: list, s5: dict, s20: dict) -> str:
     if ang:
         out.append(f"alignment: the hidden layers' teaching signals stay {ang} degrees from backprop's"
                    + (f" and B stays {mat} degrees from W^T" if mat else "") + ", so alignment has barely begun.")
-    return " ".join(out) if len(out) > 1 else ""
+    out.append("What was tried to close the gap (other learning-rate schedules, readouts, feedback variants) "
+               "is in [notes.md](notes.md) and in the screens of the feedback rules here.")
+    return " ".join(out)
 
 
 FIT_FROM = 5   # the power law is fitted from this epoch on (the first epochs fall faster)
