@@ -297,7 +297,9 @@ def _label(metric: str) -> str:
 
 
 def _value(metric: str, v: float) -> str:
-    return f"{100 * v:.2f}" if metric.startswith(PERCENT) else f"{v:.4g}"
+    if metric.startswith(PERCENT):
+        return f"{100 * v:.2f}"
+    return f"{v:.1f}" if metric.startswith("delta_angle_") else f"{v:.4g}"
 
 
 def sweep_section(doc: dict) -> str:
