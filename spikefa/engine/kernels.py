@@ -134,9 +134,6 @@ def _add_rows(W, woff, nout, rows, lo, hi, sign, acc):
         q += 1
 
 
-FLUSH_TILE = 256   # columns per pass of the flush: 16 pending increments of a tile fit in L1 (16 KiB)
-
-
 @njit(cache=True)
 def _flush_rows(M, woff, nout, lo, hi, flags, fbase, pend, pbase, npend, sel, sbase, track, dacc, mask, masked):
     """Apply pending plasticity to rows lo..hi-1 of the (., nout) block of M at woff.
@@ -148,61 +145,52 @@ def _flush_rows(M, woff, nout, lo, hi, flags, fbase, pend, pbase, npend, sel, sb
     time in step order: bit for bit what per-step updates would have written. Four steps
     go into one pass over the row (``((row + i0) + i1) + i2) + i3``, the same additions in
     the same order), so a row is loaded and stored once per four increments, not once per
-    increment: the row pass was bound by its stores. The rows are walked in tiles of
-    ``FLUSH_TILE`` columns, all rows for one tile, then the next: the pending increments
-    of a tile stay in L1 while the rows stream past, instead of every row reading all its
-    increments (up to 16 x 6 KB) from L2. Each element still gets its additions in step
-    order, and each ``dacc`` element its rows in row order, so the result is the same bit
-    for bit. With ``track``, the change of every row with ``sel[sbase + i]`` (its unit
-    active now) is added to ``dacc`` in float64: what the incremental drive of those rows
-    must follow.
+    increment: the row pass was bound by its stores. With ``track``, the change of every
+    row with ``sel[sbase + i]`` (its unit active now) is added to ``dacc`` in float64: what
+    the incremental drive of those rows must follow.
     """
     taus = np.empty(npend, np.int64)
-    for t0 in range(0, nout, FLUSH_TILE):
-        t1 = min(t0 + FLUSH_TILE, nout)
-        w = t1 - t0
-        da = dacc[t0:t1]
-        for i in range(lo, hi):
-            row = M[woff + i * nout + t0:woff + i * nout + t1]
-            tr = track and sel[sbase + i] != 0
-            if tr:
-                for j in range(w):
-                    da[j] -= row[j]
-            m = 0
-            for tau in range(npend):
-                if flags[tau, fbase + i]:
-                    taus[m] = tau
-                    m += 1
-            a, b = pbase + t0, pbase + t1
-            if masked:
-                msk = mask[woff + i * nout + t0:woff + i * nout + t1]
-                for q in range(m):
-                    inc = pend[taus[q], a:b]
-                    for j in range(w):
-                        row[j] += inc[j] if msk[j] != 0 else np.float32(0.0)
-            else:
-                q = 0
-                while q + 4 <= m:
-                    i0, i1 = pend[taus[q], a:b], pend[taus[q + 1], a:b]
-                    i2, i3 = pend[taus[q + 2], a:b], pend[taus[q + 3], a:b]
-                    for j in range(w):
-                        row[j] = (((row[j] + i0[j]) + i1[j]) + i2[j]) + i3[j]
-                    q += 4
-                if m - q == 3:     # the rest in one pass too
-                    i0, i1, i2 = pend[taus[q], a:b], pend[taus[q + 1], a:b], pend[taus[q + 2], a:b]
-                    for j in range(w):
-                        row[j] = ((row[j] + i0[j]) + i1[j]) + i2[j]
-                elif m - q == 2:
-                    i0, i1 = pend[taus[q], a:b], pend[taus[q + 1], a:b]
-                    for j in range(w):
-                        row[j] = (row[j] + i0[j]) + i1[j]
-                elif m - q == 1:
-                    i0 = pend[taus[q], a:b]
-                    for j in range(w):
-                        row[j] += i0[j]
-            if tr:
-                for j in range(w):
-                    da[j] += row[j]
+    for i in range(lo, hi):
+        row = M[woff + i * nout:woff + (i + 1) * nout]
+        tr = track and sel[sbase + i] != 0
+        if tr:
+            for j in range(nout):
+                dacc[j] -= row[j]
+        m = 0
+        for tau in range(npend):
+            if flags[tau, fbase + i]:
+                taus[m] = tau
+                m += 1
+        if masked:
+            msk = mask[woff + i * nout:woff + (i + 1) * nout]
+            for q in range(m):
+                inc = pend[taus[q], pbase:pbase + nout]
+                for j in range(nout):
+                    row[j] += inc[j] if msk[j] != 0 else np.float32(0.0)
+        else:
+            q = 0
+            while q + 4 <= m:
+                i0, i1 = pend[taus[q], pbase:pbase + nout], pend[taus[q + 1], pbase:pbase + nout]
+                i2, i3 = pend[taus[q + 2], pbase:pbase + nout], pend[taus[q + 3], pbase:pbase + nout]
+                for j in range(nout):
+                    row[j] = (((row[j] + i0[j]) + i1[j]) + i2[j]) + i3[j]
+                q += 4
+            if m - q == 3:     # the rest in one pass too
+                i0, i1, i2 = (pend[taus[q], pbase:pbase + nout], pend[taus[q + 1], pbase:pbase + nout],
+                              pend[taus[q + 2], pbase:pbase + nout])
+                for j in range(nout):
+                    row[j] = ((row[j] + i0[j]) + i1[j]) + i2[j]
+            elif m - q == 2:
+                i0, i1 = pend[taus[q], pbase:pbase + nout], pend[taus[q + 1], pbase:pbase + nout]
+                for j in range(nout):
+                    row[j] = (row[j] + i0[j]) + i1[j]
+            elif m - q == 1:
+                i0 = pend[taus[q], pbase:pbase + nout]
+                for j in range(nout):
+                    row[j] += i0[j]
+        if tr:
+            for j in range(nout):
+                dacc[j] += row[j]
 
 
 @njit(cache=True, parallel=True, nogil=True)
