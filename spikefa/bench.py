@@ -104,13 +104,18 @@ def bytes_per_step(net, rates, changed=None) -> float:
     for l in range(1, len(n)):
         touched = 1.0 - (1.0 - rates[l - 1]) ** k
         read = rates[l - 1] if changed is None else min(rates[l - 1], changed[l - 1])
-        total += (read + 2 * touched / k) * n[l - 1] * n[l] * 4
-        kind = net.fb_kind[l]
-        if kind == FB_MATRIX:
-            total += n[l] * n[net.fb_src[l]] * net.B.itemsize
-        elif kind != FB_NONE and l < len(n) - 1:
-            total += n[l] * n[l + 1] * 4
+        total += (read + 2 * touched / k) * n[l - 1] * n[l] * 4 + feedback_bytes(net, l)
     return total
+
+
+def feedback_bytes(net, l: int) -> int:
+    """Bytes of the feedback matrix that layer l reads once a step (its own B, or W_{l+1})."""
+    n, kind = net.sizes, net.fb_kind[l]
+    if kind == FB_MATRIX:
+        return int(n[l] * n[net.fb_src[l]] * net.B.itemsize)
+    if kind != FB_NONE and l < len(n) - 1:
+        return int(n[l] * n[l + 1] * 4)
+    return 0
 
 
 def changed_fraction(net, X, y, steps: int = 40) -> np.ndarray:
@@ -294,12 +299,7 @@ def gpu_bytes_per_step(net, rates) -> float:
     every step: no pending steps), and every feedback matrix read once."""
     n, total = net.sizes, 0.0
     for l in range(1, len(n)):
-        total += 3 * rates[l - 1] * n[l - 1] * n[l] * 4
-        kind = net.fb_kind[l]
-        if kind == FB_MATRIX:
-            total += n[l] * n[net.fb_src[l]] * net.B.itemsize
-        elif kind != FB_NONE and l < len(n) - 1:
-            total += n[l] * n[l + 1] * 4
+        total += 3 * rates[l - 1] * n[l - 1] * n[l] * 4 + feedback_bytes(net, l)
     return total
 
 
