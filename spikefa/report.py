@@ -112,7 +112,7 @@ def seeds_section(doc: dict, figure: Path, figure_link: str, base: dict | None =
                      "all cores" if r.get("threads") == 0 else r.get("threads")])
     lines += [markdown(["seed", "epochs done", f"test error % at epoch {declared} (5 steps)",
                         "20-step readout %", "train error % (while learning)", "wall time", "median epoch",
-                        "threads"], rows), ""]
+                        "threads (its last start)"], rows), ""]
     s5 = stats([r["epochs"][declared - 1]["test_error"] for r in done], paper)
     s20 = stats([v for v in (_eval_at(r, declared, 20) for r in done) if v is not None], paper)
     for label, s in (("test error (the paper's 5-step readout)", s5), ("20-step readout", s20)):
