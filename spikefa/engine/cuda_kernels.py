@@ -23,9 +23,9 @@ contraction on a real GPU), see docs/gpu.md.
 import numpy as np
 from numba import cuda, float32, float64
 
-from ..rng import GOLDEN, INV24, M1, M2, MASK
+from ..rng import GOLDEN, INV24, MASK, lowbias32_nb
 from ..rules.base import FB_MATRIX, FB_NONE, FB_SIGN, FB_TRANSPOSE
-from .activation import A0, A1, A2, A3, A4, A5, A6, B0, B1, B2, B3, CLAMP
+from .activation import tanh_nb
 from .network import RENORM_BELOW
 
 # flags[...] of run_chunk: integer switches shared by the K networks of a launch
@@ -37,15 +37,8 @@ N_HYPER = 6
 
 
 # ----- device twins of spikefa.rng (same integer arithmetic) and of spikefa.engine.activation
-@cuda.jit(device=True)
-def lowbias32_d(x):
-    x = np.uint32(x)
-    x = np.uint32(x ^ (x >> np.uint32(16)))
-    x = np.uint32(np.uint64(x) * np.uint64(M1))
-    x = np.uint32(x ^ (x >> np.uint32(15)))
-    x = np.uint32(np.uint64(x) * np.uint64(M2))
-    x = np.uint32(x ^ (x >> np.uint32(16)))
-    return x
+# the leaf functions are the CPU kernels' own Python source, compiled for the device
+lowbias32_d = cuda.jit(device=True)(lowbias32_nb.py_func)
 
 
 @cuda.jit(device=True)
@@ -62,13 +55,7 @@ def uniform_d(skey, unit):
     return float64(lowbias32_d(x) >> np.uint32(8)) * INV24
 
 
-@cuda.jit(device=True)
-def tanh_d(x):
-    x = min(max(x, -CLAMP), CLAMP)
-    x2 = x * x
-    p = ((((((A6 * x2 + A5) * x2 + A4) * x2 + A3) * x2 + A2) * x2 + A1) * x2 + A0) * x
-    q = ((B3 * x2 + B2) * x2 + B1) * x2 + B0
-    return p / q
+tanh_d = cuda.jit(device=True)(tanh_nb.py_func)
 
 
 @cuda.jit(device=True)
