@@ -2,7 +2,7 @@
 
 Every number in docs/results.md comes from ``docs/results/*.json`` (``spikefa export
 summary``); nothing there is typed by hand. For each summary of seeds: the test error of
-every seed at the epoch declared before the seeds ran (the recipe's last), mean +- s.d.,
+every seed at the epoch declared before the seeds ran (the run's last), mean +- s.d.,
 a 95 % confidence interval and a one-sample t-test against the paper's figure; the
 20-step readout (``spikefa eval --test-steps 20``) as a column of its own; the wall time
 per seed; the learning curve per epoch; and a figure of it beside the paper's figure.
@@ -87,7 +87,8 @@ def baseline_lines(doc: dict, base: dict | None) -> list:
 def seeds_section(doc: dict, figure: Path, figure_link: str, base: dict | None = None) -> str:
     """The Markdown section of one summary of seeds (and its figure, written to ``figure``)."""
     declared = doc["declared_epoch"]
-    ref = doc.get("reference") or {}
+    # a variant is judged against its baseline (same seeds, same epoch), not the paper's figure
+    ref = {} if doc.get("baseline") else doc.get("reference") or {}
     paper = ref.get("test_error")
     done = [r for r in doc["runs"] if r["epochs_done"] >= declared]
     going = [r for r in doc["runs"] if r["epochs_done"] < declared]
@@ -98,7 +99,7 @@ def seeds_section(doc: dict, figure: Path, figure_link: str, base: dict | None =
              f"{cfg['run'].get('eta_schedule')}, B stored as {cfg['network'].get('feedback_dtype')}"
              f"{' (int8 unless the rule changes B)' if cfg['network'].get('feedback_dtype') == 'auto' else ''}, "
              f"{cfg['network'].get('test_steps')} test steps per image. "
-             f"The statistic is the test error at epoch {declared}, the recipe's last, fixed before the seeds ran.", ""]
+             f"The statistic is the test error at epoch {declared}, the run's last, fixed before the seeds ran.", ""]
     if doc.get("command"):
         lines += [f"Made with: `{doc['command']}`", ""]
     rows = []

@@ -147,6 +147,12 @@ def test_a_variant_beside_its_baseline_is_a_paired_difference(tmp_path):
     line = report.baseline_lines(noisy, base)[0]
     assert f"{100 * d.mean():.2f} +- {100 * se:.2f} %" in line and "within two standard errors" in line
     assert "no such summary" in report.baseline_lines(noisy, None)[0]
+    # its section is judged against the baseline, not against the paper's figure
+    noisy["reference"] = {"test_error": 0.018, "source": "[L16]"}
+    noisy["config"]["network"].update(feedback_dtype="auto", test_steps=5)
+    text = report.seeds_section(noisy, tmp_path / "v.png", "v.png", base)
+    assert "Beside `defaults` at epoch 3" in text
+    assert "Against the paper" not in text and "t-test" not in text
 
 
 def test_above_the_paper_the_report_gives_the_measured_reasons():
