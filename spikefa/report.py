@@ -118,7 +118,9 @@ def seeds_section(doc: dict, figure: Path, figure_link: str, base: dict | None =
     s20 = stats([v for v in (_eval_at(r, declared, 20) for r in done) if v is not None], paper)
     for label, s in (("test error (the paper's 5-step readout)", s5), ("20-step readout", s20)):
         if s["n"] == 0:
-            lines.append(f"- **{label}:** no seed has finished yet.")
+            lines.append(f"- **{label}:** " + ("no seed has finished yet." if s is s5 or not done else
+                                               "no finished seed has been scored yet (`spikefa eval RUN "
+                                               "--test-steps 20`)."))
         elif s["n"] == 1:
             lines.append(f"- **{label}:** {_pct(s['mean'])} % from one seed; no s.d. until a second finishes.")
         else:
