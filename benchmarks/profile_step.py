@@ -47,7 +47,7 @@ def _symbols(dispatcher):
                 part = ("forward drive" if "_add_rows" in body else "plasticity flush" if "_flush_rows" in body
                         else "feedback path")
             else:
-                part = next((p for key, p in PARTS if key + "B" in f.name or key + "$" in f.name), "other JIT")
+                part = next((p for key, p in PARTS if key + "B" in f.name), "other JIT")
             out.append((addr, part))
     return sorted(out)
 
