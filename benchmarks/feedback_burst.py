@@ -16,18 +16,14 @@ import time
 import numpy as np
 from numba import njit, prange, set_num_threads
 
+from spikefa.bench import _bandwidth
 from spikefa.engine.kernels import _dot
 
 ROWS, NS = 3668, 1500     # 5.5 M entries, as the paper network's three B matrices together
 
 
-@njit(fastmath={"reassoc", "nsz", "arcp", "contract"})
-def _dot_fma(M, start, n, v):
-    a = M[start:start + n]
-    acc = np.float32(0.0)
-    for k in range(n):
-        acc += np.float32(a[k]) * v[k]
-    return acc
+# the engine's dot, compiled again with contraction into fused multiply-adds allowed
+_dot_fma = njit(fastmath={"reassoc", "nsz", "arcp", "contract"})(_dot.py_func)
 
 
 @njit(parallel=True)
@@ -53,14 +49,6 @@ def byte_sum(B, v, out):
         out[j] = s
 
 
-@njit(parallel=True, fastmath=True)
-def stream(a):
-    s = 0.0
-    for i in prange(a.size):
-        s += a[i]
-    return s
-
-
 def fastest(fn, mats, v, out, calls=200):
     fn(mats[0], v, out)
     times = []
@@ -77,14 +65,7 @@ def main(threads: int) -> None:
     B = rng.integers(-127, 128, ROWS * NS).astype(np.int8)
     v = rng.random(NS).astype(np.float32)
     out = np.empty(ROWS, np.float32)
-    big = np.ones(64 * 2**20, np.float32)
-    stream(big)
-    times = []
-    for _ in range(5):
-        t = time.perf_counter()
-        stream(big)
-        times.append(time.perf_counter() - t)
-    bw = big.nbytes / min(times)
+    bw = _bandwidth(threads)
     print(f"{threads} thread(s); streaming read over 256 MiB (the bound's yardstick): {bw / 1e9:.1f} GB/s")
     int8 = [B.copy() for _ in range(8)]
     f32 = [B.astype(np.float32) for _ in range(8)]
