@@ -11,10 +11,7 @@ equal the specification's for the whole of these runs (40 steps); continuous sta
 differs only by the order of float sums (the twin tests' tolerances).
 """
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -283,19 +280,26 @@ def test_every_kernel_compiles_to_ptx_for_sm90():
         raise
 
 
-def test_suite_on_the_simulator():
-    """This file and the conformance suite's cuda cases, under numba-cuda's simulator."""
+def test_suite_on_the_simulator(request):
+    """This file and the conformance suite's cuda cases, under numba-cuda's simulator.
+
+    tests/conftest.py starts the subprocess when the tests are collected and runs this
+    test last; here it waits for it (or starts it, where the hook did not)."""
     pytest.importorskip("numba_cuda")
     from spikefa.engine.cuda_backend import simulated
     if simulated():
         pytest.skip("already under the simulator")
-    root = Path(__file__).resolve().parent.parent
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    import conftest
+    proc, out = getattr(request.config, "_spikefa_simulator", None) or conftest.start_simulator_suite()
     # minutes on a quiet 2-core machine; beside two trainings it took over 15, so the
     # limit only guards against a hang
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                        "tests/test_cuda_backend.py", "tests/test_backend_conformance.py", "-k", "cuda"],
-                       cwd=root, env=env, capture_output=True, text=True, timeout=2700)
-    tail = r.stdout[-3000:] + r.stderr[-2000:]
-    assert r.returncode == 0, tail
-    assert " passed" in r.stdout and "failed" not in r.stdout, tail
+    try:
+        proc.wait(timeout=2700)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    out.seek(0)
+    stdout = out.read()
+    tail = stdout[-5000:]
+    assert proc.returncode == 0, tail
+    assert " passed" in stdout and "failed" not in stdout, tail
