@@ -13,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 SIM_TEST = "test_cuda_backend.py::test_suite_on_the_simulator"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,9 +33,10 @@ def start_simulator_suite():
     return proc, out
 
 
+@pytest.hookimpl(trylast=True)       # after -m and -k have deselected what they deselect
 def pytest_collection_modifyitems(session, config, items):
     sim = [it for it in items if it.nodeid.endswith(SIM_TEST)]
-    if not sim or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+    if not sim or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" or config.option.collectonly:
         return
     items[:] = [it for it in items if it not in sim] + sim        # it waits, so it goes last
     if importlib.util.find_spec("numba_cuda") is not None:
