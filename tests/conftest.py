@@ -19,16 +19,15 @@ SIM_TEST = "test_cuda_backend.py::test_suite_on_the_simulator"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def simulator_command():
-    return [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-            "tests/test_cuda_backend.py", "tests/test_backend_conformance.py", "-k", "cuda"]
+SIM_COMMAND = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+               "tests/test_cuda_backend.py", "tests/test_backend_conformance.py", "-k", "cuda"]
 
 
 def start_simulator_suite():
     """The subprocess, its output going to a temporary file (a pipe could fill and block it)."""
     out = tempfile.TemporaryFile(mode="w+")
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    proc = subprocess.Popen(simulator_command(), cwd=ROOT, env=env, stdout=out,
+    proc = subprocess.Popen(SIM_COMMAND, cwd=ROOT, env=env, stdout=out,
                             stderr=subprocess.STDOUT, text=True)
     return proc, out
 

@@ -283,14 +283,13 @@ def test_every_kernel_compiles_to_ptx_for_sm90():
 def test_suite_on_the_simulator(request):
     """This file and the conformance suite's cuda cases, under numba-cuda's simulator.
 
-    tests/conftest.py starts the subprocess when the tests are collected and runs this
-    test last; here it waits for it (or starts it, where the hook did not)."""
+    tests/conftest.py starts the subprocess when the tests are collected (wherever this
+    test is selected and numba-cuda is installed) and runs this test last; here it waits."""
     pytest.importorskip("numba_cuda")
     from spikefa.engine.cuda_backend import simulated
     if simulated():
         pytest.skip("already under the simulator")
-    import conftest
-    proc, out = getattr(request.config, "_spikefa_simulator", None) or conftest.start_simulator_suite()
+    proc, out = request.config._spikefa_simulator
     # minutes on a quiet 2-core machine; beside two trainings it took over 15, so the
     # limit only guards against a hang
     try:
@@ -298,8 +297,10 @@ def test_suite_on_the_simulator(request):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    out.seek(0)
-    stdout = out.read()
+        pytest.fail("the simulator suite gave no result in 2700 s")
+    with out:
+        out.seek(0)
+        stdout = out.read()
     tail = stdout[-5000:]
     assert proc.returncode == 0, tail
     assert " passed" in stdout and "failed" not in stdout, tail
